@@ -1,0 +1,143 @@
+/*
+ * engine.h — the inference engine: one model, many sequences, one batched
+ * forward step at a time.
+ *
+ * This is the whole interface the PostgreSQL worker (and llm-cli) uses:
+ *
+ *   llm_engine_open()     map the GGUF, build vocab, carve the KV page pool
+ *                         out of caller memory (shared memory in PostgreSQL)
+ *   llm_seq_add()         queue a tokenized prompt with sampling settings
+ *   llm_engine_step()     admit waiting sequences within the token budget,
+ *                         prefill (in chunks) and decode every running
+ *                         sequence in one batched forward pass, sample
+ *   llm_seq_take()        tokens a sequence produced since the last take
+ *   llm_seq_remove()      finish or cancel: frees its KV pages at once
+ *
+ * The engine is single-threaded from the caller's point of view (one
+ * caller thread); it uses its own pool of n_threads workers for the maths.
+ * No function here touches PostgreSQL, exits or aborts.
+ */
+#ifndef LLM_CORE_ENGINE_H
+#define LLM_CORE_ENGINE_H
+
+#include "common.h"
+#include "sampler.h"
+#include "tokenizer.h"
+
+typedef struct llm_engine llm_engine;
+typedef int32_t llm_seq_id;
+
+typedef struct llm_engine_config
+{
+	const char *model_path;
+	int			n_threads;		/* >= 1 */
+	int			n_ctx;			/* max tokens per sequence; 0 = model's */
+	int			max_seqs;		/* sequences held at once (running+waiting) */
+	int			max_batch_tokens;	/* tokens per forward step */
+	/* paged KV cache */
+	void	   *kv_mem;			/* caller memory for the page pool, or NULL */
+	size_t		kv_mem_size;	/* bytes (allocated by the engine if kv_mem
+								 * is NULL) */
+	int			kv_block_size;	/* tokens per page */
+	uint32_t	kv_type;		/* LLM_F16 or LLM_F32 (quant.h) */
+} llm_engine_config;
+
+llm_engine_config llm_engine_config_default(void);
+
+typedef struct llm_model_info
+{
+	char		arch[32];		/* "llama", "qwen2" */
+	char		name[128];		/* general.name or file name */
+	int32_t		n_vocab;
+	int32_t		n_ctx_train;
+	int32_t		n_embd;
+	int32_t		n_layer;
+	int32_t		n_head;
+	int32_t		n_head_kv;
+	int32_t		n_ff;
+	float		rope_theta;
+	uint64_t	n_params;
+	uint64_t	n_bytes;		/* bytes of tensor data */
+	uint32_t	file_type;		/* general.file_type, or -1 */
+	int32_t		n_tensors_by_type[32];	/* index: ggml type id */
+	int32_t		bos, eos;
+	const char *chat_template;	/* tokenizer.chat_template, NUL-terminated,
+								 * or NULL */
+} llm_model_info;
+
+llm_status	llm_engine_open(const llm_engine_config *cfg, llm_engine **out,
+							llm_error *err);
+void		llm_engine_close(llm_engine *e);
+
+const llm_model_info *llm_engine_info(const llm_engine *e);
+const llm_vocab *llm_engine_vocab(const llm_engine *e);
+int			llm_engine_n_ctx(const llm_engine *e);
+
+typedef enum llm_seq_state
+{
+	LLM_SEQ_WAITING = 0,		/* queued, no KV pages yet */
+	LLM_SEQ_RUNNING = 1,		/* prefilling or decoding */
+	LLM_SEQ_DONE = 2,			/* hit EOS or max_new_tokens */
+	LLM_SEQ_FAILED = 3			/* see llm_seq_error() */
+} llm_seq_state;
+
+typedef struct llm_seq_params
+{
+	llm_sampling sampling;
+	int32_t		max_new_tokens;
+	bool		stop_at_eog;	/* stop on end-of-generation tokens */
+} llm_seq_params;
+
+/*
+ * Queue a prompt (token ids, usually with BOS).  Fails with LLM_ERR_RANGE
+ * if prompt + max_new_tokens exceeds the context, LLM_ERR_FULL if max_seqs
+ * sequences are already held.
+ */
+llm_status	llm_seq_add(llm_engine *e, const int32_t *prompt, int n_prompt,
+						const llm_seq_params *p, llm_seq_id *id,
+						llm_error *err);
+
+/* One scheduling step; returns the number of tokens processed in *n. */
+llm_status	llm_engine_step(llm_engine *e, int *n_processed, llm_error *err);
+
+/* Is there anything to do (waiting or running sequences)? */
+bool		llm_engine_busy(const llm_engine *e);
+
+llm_seq_state llm_seq_status(const llm_engine *e, llm_seq_id id);
+const llm_error *llm_seq_error(const llm_engine *e, llm_seq_id id);
+
+/* Copy up to max new tokens out; returns how many were copied. */
+int			llm_seq_take(llm_engine *e, llm_seq_id id, int32_t *out, int max);
+
+/* Cancel or release; frees KV pages.  Safe on unknown ids. */
+void		llm_seq_remove(llm_engine *e, llm_seq_id id);
+
+/* KV cache and scheduler counters, for the statistics views. */
+typedef struct llm_engine_stats
+{
+	int64_t		pages_total;
+	int64_t		pages_used;		/* referenced by a sequence */
+	int64_t		pages_cached;	/* unreferenced, kept for prefix reuse */
+	int64_t		pages_free;
+	int64_t		page_bytes;
+	int64_t		slots_allocated;	/* token slots in used pages */
+	int64_t		slots_filled;	/* token slots holding a token */
+	int64_t		prefix_queries;
+	int64_t		prefix_hits;	/* pages reused from the prefix cache */
+	int64_t		evictions;
+	int64_t		preemptions;
+	int32_t		seqs_running;
+	int32_t		seqs_waiting;
+} llm_engine_stats;
+
+void		llm_engine_get_stats(const llm_engine *e, llm_engine_stats *st);
+
+/*
+ * Run a batch of logits directly (tests, benchmarks, CLI "bench"): process
+ * n tokens of one fresh sequence starting at position 0 and return the
+ * logits of the last one in logits[n_vocab].
+ */
+llm_status	llm_engine_eval(llm_engine *e, const int32_t *tokens, int n,
+							float *logits, llm_error *err);
+
+#endif							/* LLM_CORE_ENGINE_H */
