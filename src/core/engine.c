@@ -1,0 +1,784 @@
+/*
+ * engine.c — sequences, the continuous-batching scheduler and the prefix
+ * cache, on top of the forward pass and the KV page pool.
+ *
+ * Scheduling (one llm_engine_step):
+ *   1. plan: running sequences in arrival order, decoding ones first (one
+ *      row each), then prefilling ones (a chunk each), then waiting ones are
+ *      admitted — all within max_batch_tokens rows;
+ *   2. pages: each planned chunk gets its KV pages (llm_bt_prepare_write).
+ *      When the pool is full, the newest running sequence is preempted: its
+ *      pages are released (full ones stay in the prefix cache) and it goes
+ *      back to waiting, to be recomputed later.  A sequence that cannot get
+ *      pages even alone fails with LLM_ERR_FULL;
+ *   3. one batched forward pass; rows that end a sequence's known tokens
+ *      produce logits, which are sampled;
+ *   4. newly full pages are published in the prefix cache under a chained
+ *      hash of their tokens, so later prompts that share the prefix reuse
+ *      them (admission looks the prompt's full pages up before prefill).
+ *
+ * A sequence's result never depends on what else is in the batch: the
+ * forward pass is batch-invariant and each sequence has its own sampler.
+ */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward.h"
+#include "kv.h"
+#include "model.h"
+#include "quant.h"
+#include "threadpool.h"
+
+#define ENGINE_MAX_SEQS 4096
+
+typedef struct seq
+{
+	bool		used;
+	llm_seq_id	id;
+	llm_seq_state state;
+	uint64_t	order;			/* arrival number: FCFS and preemption */
+	int32_t    *tokens;			/* (cap) prompt then generated tokens */
+	int			n_tokens;
+	int			cap;
+	int			n_prompt;
+	int			n_computed;		/* positions whose K/V are in bt */
+	int			n_taken;		/* generated tokens handed out */
+	llm_block_table bt;
+	int			n_hashed;		/* leading pages published/looked up */
+	uint64_t	last_hash;		/* hash of page n_hashed - 1 */
+	llm_sampler *smp;
+	llm_seq_params params;
+	uint64_t	preempted_at;	/* step number of the last preemption */
+	llm_error	err;
+} seq;
+
+struct llm_engine
+{
+	llm_engine_config cfg;
+	llm_model  *model;
+	llm_model_info info;
+	llm_pool   *pool;
+	llm_kv_pool *kv;
+	void	   *kv_owned;		/* when the engine allocated the pool */
+	llm_fwd    *fwd;
+	int			n_ctx;
+	seq		   *seqs;			/* (max_seqs) */
+	llm_seq_id	next_id;
+	uint64_t	next_order;
+	int64_t		preemptions;
+	uint64_t	step;			/* steps taken, from 1 */
+	/* per-step scratch */
+	int32_t    *b_tokens,
+			   *b_pos,
+			   *b_logit_rows;
+	llm_block_table **b_bt;
+	float	   *logits;			/* (max_seqs, n_vocab) */
+	seq		  **plan;			/* (max_seqs) */
+	int		   *plan_rows;		/* (max_seqs) */
+};
+
+llm_engine_config
+llm_engine_config_default(void)
+{
+	llm_engine_config c = {0};
+
+	c.n_threads = 1;
+	c.max_seqs = 16;
+	c.max_batch_tokens = 512;
+	c.kv_mem_size = 64 << 20;
+	c.kv_block_size = 16;
+	c.kv_type = LLM_F16;
+	return c;
+}
+
+/* Fill the public model facts. */
+static void
+fill_info(llm_engine *e)
+{
+	llm_model  *m = e->model;
+	llm_model_info *i = &e->info;
+
+	memset(i, 0, sizeof(*i));
+	snprintf(i->arch, sizeof(i->arch), "%s", m->hp.arch);
+	snprintf(i->name, sizeof(i->name), "%s", m->name);
+	i->n_vocab = m->hp.n_vocab;
+	i->n_ctx_train = m->hp.n_ctx_train;
+	i->n_embd = m->hp.n_embd;
+	i->n_layer = m->hp.n_layer;
+	i->n_head = m->hp.n_head;
+	i->n_head_kv = m->hp.n_head_kv;
+	i->n_ff = m->hp.n_ff;
+	i->rope_theta = m->hp.rope_theta;
+	i->n_params = m->n_params;
+	i->n_bytes = m->n_bytes;
+	i->file_type = (uint32_t) m->file_type;
+	memcpy(i->n_tensors_by_type, m->n_tensors_by_type, sizeof(i->n_tensors_by_type));
+	i->bos = llm_vocab_bos(m->vocab);
+	i->eos = llm_vocab_eos(m->vocab);
+	i->chat_template = m->chat_template;
+}
+
+/* Validate the configuration against the model. */
+static llm_status
+check_config(const llm_engine_config *c, llm_error *err)
+{
+	if (c->model_path == NULL || c->model_path[0] == '\0')
+		return llm_errorf(err, LLM_ERR_INVALID_ARG, "no model file is configured");
+	if (c->n_threads < 1 || c->n_threads > 1024)
+		return llm_errorf(err, LLM_ERR_INVALID_ARG, "thread count %d is out of range (1 to 1024)",
+						  c->n_threads);
+	if (c->max_seqs < 1 || c->max_seqs > ENGINE_MAX_SEQS)
+		return llm_errorf(err, LLM_ERR_INVALID_ARG, "max_seqs %d is out of range (1 to %d)",
+						  c->max_seqs, ENGINE_MAX_SEQS);
+	if (c->max_batch_tokens < 1 || c->max_batch_tokens > 65536)
+		return llm_errorf(err, LLM_ERR_INVALID_ARG,
+						  "max_batch_tokens %d is out of range (1 to 65536)", c->max_batch_tokens);
+	if (c->kv_block_size < 1 || c->kv_block_size > 1024)
+		return llm_errorf(err, LLM_ERR_INVALID_ARG, "kv block size %d is out of range (1 to 1024)",
+						  c->kv_block_size);
+	if (c->kv_type != LLM_F16 && c->kv_type != LLM_F32)
+		return llm_errorf(err, LLM_ERR_INVALID_ARG, "kv cache type must be f16 or f32");
+	if (c->n_ctx < 0)
+		return llm_errorf(err, LLM_ERR_INVALID_ARG, "context size must not be negative");
+	return LLM_OK;
+}
+
+llm_status
+llm_engine_open(const llm_engine_config *cfg, llm_engine **out, llm_error *err)
+{
+	llm_engine *e;
+	llm_status	rc;
+	size_t		page_bytes;
+	int			n_vocab;
+	bool		ok = true;
+
+	*out = NULL;
+	if ((rc = check_config(cfg, err)) != LLM_OK)
+		return rc;
+	quant_init(quant_cpu_isa());
+	e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return llm_errorf(err, LLM_ERR_NOMEM, "out of memory");
+	e->cfg = *cfg;
+	e->cfg.model_path = NULL;	/* not kept: the caller owns the string */
+	e->next_id = 1;
+
+	if ((rc = llm_model_load(cfg->model_path, &e->model, err)) != LLM_OK)
+		goto fail;
+	fill_info(e);
+	e->n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : e->model->hp.n_ctx_train;
+
+	page_bytes = llm_fwd_page_bytes(e->model, cfg->kv_block_size, cfg->kv_type);
+	if (cfg->kv_mem == NULL)
+	{
+		e->kv_owned = aligned_alloc(64, (cfg->kv_mem_size + 63) & ~(size_t) 63);
+		if (e->kv_owned == NULL)
+		{
+			rc = llm_errorf(err, LLM_ERR_NOMEM, "out of memory allocating a %zu-byte kv cache",
+							cfg->kv_mem_size);
+			goto fail;
+		}
+	}
+	if ((rc = llm_kv_pool_init(cfg->kv_mem ? cfg->kv_mem : e->kv_owned, cfg->kv_mem_size,
+							   page_bytes, cfg->kv_block_size, &e->kv, err)) != LLM_OK)
+		goto fail;
+	if ((rc = llm_pool_new(cfg->n_threads, &e->pool, err)) != LLM_OK)
+		goto fail;
+	if ((rc = llm_fwd_new(e->model, e->pool, e->kv, cfg->kv_type, cfg->max_batch_tokens,
+						  e->n_ctx, &e->fwd, err)) != LLM_OK)
+		goto fail;
+
+	n_vocab = e->model->hp.n_vocab;
+	e->seqs = calloc(cfg->max_seqs, sizeof(seq));
+	e->b_tokens = calloc(cfg->max_batch_tokens, sizeof(int32_t));
+	e->b_pos = calloc(cfg->max_batch_tokens, sizeof(int32_t));
+	e->b_logit_rows = calloc(cfg->max_batch_tokens, sizeof(int32_t));
+	e->b_bt = calloc(cfg->max_batch_tokens, sizeof(llm_block_table *));
+	e->logits = calloc((size_t) cfg->max_seqs * n_vocab, sizeof(float));
+	e->plan = calloc(cfg->max_seqs, sizeof(seq *));
+	e->plan_rows = calloc(cfg->max_seqs, sizeof(int));
+	ok = e->seqs && e->b_tokens && e->b_pos && e->b_logit_rows && e->b_bt &&
+		e->logits && e->plan && e->plan_rows;
+	if (!ok)
+	{
+		rc = llm_errorf(err, LLM_ERR_NOMEM, "out of memory allocating engine buffers");
+		goto fail;
+	}
+	*out = e;
+	return LLM_OK;
+
+fail:
+	llm_engine_close(e);
+	return rc;
+}
+
+/* Drop everything a sequence holds and mark its slot free. */
+static void
+seq_clear(llm_engine *e, seq *s)
+{
+	if (e->kv)
+		llm_bt_release(e->kv, &s->bt);
+	llm_sampler_free(s->smp);
+	free(s->tokens);
+	memset(s, 0, sizeof(*s));
+}
+
+void
+llm_engine_close(llm_engine *e)
+{
+	if (e == NULL)
+		return;
+	if (e->seqs)
+		for (int i = 0; i < e->cfg.max_seqs; i++)
+			if (e->seqs[i].used)
+				seq_clear(e, &e->seqs[i]);
+	llm_fwd_free(e->fwd);
+	llm_pool_free(e->pool);
+	free(e->kv_owned);
+	llm_model_free(e->model);
+	free(e->seqs);
+	free(e->b_tokens);
+	free(e->b_pos);
+	free(e->b_logit_rows);
+	free(e->b_bt);
+	free(e->logits);
+	free(e->plan);
+	free(e->plan_rows);
+	free(e);
+}
+
+const llm_model_info *
+llm_engine_info(const llm_engine *e)
+{
+	return &e->info;
+}
+
+const llm_vocab *
+llm_engine_vocab(const llm_engine *e)
+{
+	return e->model->vocab;
+}
+
+int
+llm_engine_n_ctx(const llm_engine *e)
+{
+	return e->n_ctx;
+}
+
+/* The slot of a live sequence id, or NULL. */
+static seq *
+seq_find(const llm_engine *e, llm_seq_id id)
+{
+	for (int i = 0; i < e->cfg.max_seqs; i++)
+		if (e->seqs[i].used && e->seqs[i].id == id)
+			return &e->seqs[i];
+	return NULL;
+}
+
+llm_status
+llm_seq_add(llm_engine *e, const int32_t *prompt, int n_prompt,
+			const llm_seq_params *p, llm_seq_id *id, llm_error *err)
+{
+	seq		   *s = NULL;
+	llm_status	rc;
+	int			n_vocab = e->model->hp.n_vocab;
+
+	if (n_prompt < 1)
+		return llm_errorf(err, LLM_ERR_INVALID_ARG, "the prompt has no tokens");
+	if (p->max_new_tokens < 0)
+		return llm_errorf(err, LLM_ERR_INVALID_ARG, "max_new_tokens must not be negative");
+	if ((int64_t) n_prompt + p->max_new_tokens > e->n_ctx)
+		return llm_errorf(err, LLM_ERR_RANGE,
+						  "prompt of %d tokens plus %d new tokens exceeds the context of %d tokens",
+						  n_prompt, p->max_new_tokens, e->n_ctx);
+	for (int i = 0; i < n_prompt; i++)
+		if (prompt[i] < 0 || prompt[i] >= n_vocab)
+			return llm_errorf(err, LLM_ERR_RANGE, "token id %d is out of range (vocabulary of %d)",
+							  prompt[i], n_vocab);
+	if ((rc = llm_sampling_validate(&p->sampling, err)) != LLM_OK)
+		return rc;
+	for (int i = 0; i < e->cfg.max_seqs; i++)
+		if (!e->seqs[i].used)
+		{
+			s = &e->seqs[i];
+			break;
+		}
+	if (s == NULL)
+		return llm_errorf(err, LLM_ERR_FULL, "all %d sequence slots are in use", e->cfg.max_seqs);
+
+	memset(s, 0, sizeof(*s));
+	s->cap = n_prompt + p->max_new_tokens;
+	s->tokens = malloc((size_t) s->cap * sizeof(int32_t));
+	if (s->tokens == NULL)
+		return llm_errorf(err, LLM_ERR_NOMEM, "out of memory");
+	if ((rc = llm_sampler_new(&p->sampling, n_vocab, &s->smp, err)) != LLM_OK)
+	{
+		free(s->tokens);
+		memset(s, 0, sizeof(*s));
+		return rc;
+	}
+	memcpy(s->tokens, prompt, (size_t) n_prompt * sizeof(int32_t));
+	for (int i = 0; i < n_prompt; i++)
+		llm_sampler_accept(s->smp, prompt[i]);
+	s->n_tokens = s->n_prompt = n_prompt;
+	s->params = *p;
+	s->used = true;
+	s->id = e->next_id++;
+	if (e->next_id <= 0)
+		e->next_id = 1;
+	s->order = e->next_order++;
+	s->state = p->max_new_tokens == 0 ? LLM_SEQ_DONE : LLM_SEQ_WAITING;
+	llm_bt_init(&s->bt);
+	*id = s->id;
+	return LLM_OK;
+}
+
+/* Append a page reference to a block table. */
+static bool
+bt_push(llm_block_table *bt, int32_t page)
+{
+	if (bt->n_pages == bt->cap)
+	{
+		int32_t		ncap = bt->cap ? bt->cap * 2 : 8;
+		int32_t    *np = realloc(bt->pages, (size_t) ncap * sizeof(int32_t));
+
+		if (np == NULL)
+			return false;
+		bt->pages = np;
+		bt->cap = ncap;
+	}
+	bt->pages[bt->n_pages++] = page;
+	return true;
+}
+
+/* Reuse the longest cached prefix of a waiting sequence's tokens. */
+static void
+admit_prefix(llm_engine *e, seq *s)
+{
+	int32_t		bs = e->cfg.kv_block_size;
+	int			n_full = (s->n_tokens - 1) / bs;	/* keep >= 1 token to compute */
+
+	s->n_hashed = 0;
+	s->last_hash = 0;
+	for (int j = 0; j < n_full; j++)
+	{
+		uint64_t	h = llm_kv_block_hash(s->last_hash, s->tokens + (size_t) j * bs, bs,
+										  e->model->key);
+		int32_t		page = llm_kv_lookup(e->kv, h);
+
+		if (page < 0)
+			break;
+		if (!bt_push(&s->bt, page))
+		{
+			llm_kv_page_unref(e->kv, page);
+			break;
+		}
+		s->n_hashed++;
+		s->last_hash = h;
+	}
+	s->n_computed = s->n_hashed * bs;
+	s->bt.n_tokens = s->n_computed;
+}
+
+/* Publish the sequence's newly full pages in the prefix cache. */
+static void
+publish_pages(llm_engine *e, seq *s)
+{
+	int32_t		bs = e->cfg.kv_block_size;
+
+	while ((s->n_hashed + 1) * bs <= s->n_computed)
+	{
+		uint64_t	h = llm_kv_block_hash(s->last_hash, s->tokens + (size_t) s->n_hashed * bs,
+										  bs, e->model->key);
+
+		llm_kv_publish(e->kv, s->bt.pages[s->n_hashed], h);
+		s->last_hash = h;
+		s->n_hashed++;
+	}
+}
+
+/* Send a running sequence back to waiting; its pages go (to the cache). */
+static void
+preempt(llm_engine *e, seq *s)
+{
+	llm_bt_release(e->kv, &s->bt);
+	llm_bt_init(&s->bt);
+	s->n_computed = 0;
+	s->n_hashed = 0;
+	s->state = LLM_SEQ_WAITING;
+	s->preempted_at = e->step;
+	e->preemptions++;
+}
+
+/* A finished sequence needs no K/V: its pages go back (full ones cached). */
+static void
+seq_finish(llm_engine *e, seq *s, llm_seq_state state)
+{
+	s->state = state;
+	llm_bt_release(e->kv, &s->bt);
+	llm_bt_init(&s->bt);
+}
+
+static void
+seq_fail(llm_engine *e, seq *s, const llm_error *err)
+{
+	s->err = *err;
+	seq_finish(e, s, LLM_SEQ_FAILED);
+}
+
+/* Newest running sequence newer than s (planned or not), or NULL. */
+static seq *
+pick_victim(llm_engine *e, const seq *s)
+{
+	seq		   *v = NULL;
+
+	for (int i = 0; i < e->cfg.max_seqs; i++)
+	{
+		seq		   *c = &e->seqs[i];
+
+		if (c->used && c != s && c->state == LLM_SEQ_RUNNING && c->order > s->order &&
+			c->bt.n_pages > 0 && (v == NULL || c->order > v->order))
+			v = c;
+	}
+	return v;
+}
+
+/* Count running sequences other than s that hold pages. */
+static int
+others_holding(llm_engine *e, const seq *s)
+{
+	int			n = 0;
+
+	for (int i = 0; i < e->cfg.max_seqs; i++)
+		if (e->seqs[i].used && &e->seqs[i] != s && e->seqs[i].bt.n_pages > 0)
+			n++;
+	return n;
+}
+
+/*
+ * Get pages for rows [n_computed, n_computed + rows) of s, preempting newer
+ * sequences when the pool is full.  Returns false when s must sit out
+ * this step (or has failed).
+ */
+static bool
+reserve_pages(llm_engine *e, seq *s, int rows, int *n_plan)
+{
+	llm_error	err;
+
+	for (;;)
+	{
+		seq		   *victim;
+
+		if (llm_bt_prepare_write(e->kv, &s->bt, s->n_computed, rows, &err) == LLM_OK)
+			return true;
+		if (err.code != LLM_ERR_FULL)
+		{
+			seq_fail(e, s, &err);
+			return false;
+		}
+		victim = pick_victim(e, s);
+		if (victim == NULL)
+		{
+			if (others_holding(e, s) == 0)
+			{
+				llm_errorf(&err, LLM_ERR_FULL,
+						   "the kv cache (%d pages of %d tokens) cannot hold this sequence of %d tokens",
+						   llm_kv_n_pages(e->kv), e->cfg.kv_block_size, s->n_computed + rows);
+				seq_fail(e, s, &err);
+			}
+			else if (s->bt.n_pages > 0 && s->n_computed == 0)
+				preempt(e, s);	/* give back what we hold, retry later */
+			return false;
+		}
+		for (int i = 0; i < *n_plan; i++)
+			if (e->plan[i] == victim)
+			{
+				memmove(&e->plan[i], &e->plan[i + 1], (*n_plan - i - 1) * sizeof(seq *));
+				memmove(&e->plan_rows[i], &e->plan_rows[i + 1], (*n_plan - i - 1) * sizeof(int));
+				(*n_plan)--;
+				break;
+			}
+		preempt(e, victim);
+	}
+}
+
+/* Sequences in a given state sorted by arrival (small n: insertion sort). */
+static int
+collect(llm_engine *e, llm_seq_state state, seq **out)
+{
+	int			n = 0;
+
+	for (int i = 0; i < e->cfg.max_seqs; i++)
+	{
+		seq		   *s = &e->seqs[i];
+		int			j;
+
+		if (!s->used || s->state != state)
+			continue;
+		for (j = n; j > 0 && out[j - 1]->order > s->order; j--)
+			out[j] = out[j - 1];
+		out[j] = s;
+		n++;
+	}
+	return n;
+}
+
+/* Decide which rows of which sequences go into this step's batch. */
+static int
+plan_step(llm_engine *e)
+{
+	seq		  **cand = malloc(sizeof(seq *) * e->cfg.max_seqs);
+	int			budget = e->cfg.max_batch_tokens;
+	int			n_plan = 0;
+	int			n;
+
+	if (cand == NULL)
+		return 0;
+	/* pass 1: decoding sequences, one row each; pass 2: prefill chunks */
+	for (int pass = 0; pass < 2; pass++)
+	{
+		n = collect(e, LLM_SEQ_RUNNING, cand);
+		for (int i = 0; i < n && budget > 0; i++)
+		{
+			seq		   *s = cand[i];
+			int			pending = s->n_tokens - s->n_computed;
+			int			rows;
+
+			if (s->state != LLM_SEQ_RUNNING || (pass == 0) != (pending == 1))
+				continue;
+			rows = pending < budget ? pending : budget;
+			if (!reserve_pages(e, s, rows, &n_plan))
+				continue;
+			e->plan[n_plan] = s;
+			e->plan_rows[n_plan++] = rows;
+			budget -= rows;
+		}
+	}
+	/* pass 3: admit waiting sequences in arrival order */
+	n = collect(e, LLM_SEQ_WAITING, cand);
+	for (int i = 0; i < n && budget > 0; i++)
+	{
+		seq		   *s = cand[i];
+		int			pending,
+					rows;
+
+		if (s->preempted_at == e->step)
+			continue;			/* not back in the step that evicted it */
+		admit_prefix(e, s);
+		s->state = LLM_SEQ_RUNNING;
+		pending = s->n_tokens - s->n_computed;
+		rows = pending < budget ? pending : budget;
+		if (!reserve_pages(e, s, rows, &n_plan))
+		{
+			if (s->state == LLM_SEQ_FAILED)
+				continue;
+			if (s->state == LLM_SEQ_RUNNING)
+			{
+				/* no room yet: stay waiting, keep nothing */
+				llm_bt_release(e->kv, &s->bt);
+				llm_bt_init(&s->bt);
+				s->n_computed = s->n_hashed = 0;
+				s->state = LLM_SEQ_WAITING;
+			}
+			break;				/* FCFS: nobody overtakes it */
+		}
+		e->plan[n_plan] = s;
+		e->plan_rows[n_plan++] = rows;
+		budget -= rows;
+	}
+	free(cand);
+	return n_plan;
+}
+
+/* Sample a token for s from its logits row and update its state. */
+static void
+sample_next(llm_engine *e, seq *s, float *logits)
+{
+	int32_t		tok = llm_sampler_sample(s->smp, logits);
+
+	llm_sampler_accept(s->smp, tok);
+	s->tokens[s->n_tokens++] = tok;
+	if ((s->params.stop_at_eog && llm_vocab_is_eog(e->model->vocab, tok)) ||
+		s->n_tokens - s->n_prompt >= s->params.max_new_tokens)
+		seq_finish(e, s, LLM_SEQ_DONE);
+}
+
+llm_status
+llm_engine_step(llm_engine *e, int *n_processed, llm_error *err)
+{
+	int			n_plan;
+	int			n = 0,
+				n_logits = 0;
+	llm_fwd_batch b;
+	llm_status	rc;
+
+	*n_processed = 0;
+	e->step++;
+	n_plan = plan_step(e);
+	if (n_plan == 0)
+		return LLM_OK;
+	for (int i = 0; i < n_plan; i++)
+	{
+		seq		   *s = e->plan[i];
+
+		for (int r = 0; r < e->plan_rows[i]; r++)
+		{
+			e->b_tokens[n] = s->tokens[s->n_computed + r];
+			e->b_pos[n] = s->n_computed + r;
+			e->b_bt[n] = &s->bt;
+			n++;
+		}
+		if (s->n_computed + e->plan_rows[i] == s->n_tokens)
+			e->b_logit_rows[n_logits++] = n - 1;
+	}
+	b.n = n;
+	b.tokens = e->b_tokens;
+	b.pos = e->b_pos;
+	b.bt = e->b_bt;
+	b.n_logits = n_logits;
+	b.logit_rows = e->b_logit_rows;
+	if ((rc = llm_forward(e->fwd, &b, e->logits, err)) != LLM_OK)
+	{
+		for (int i = 0; i < n_plan; i++)
+			seq_fail(e, e->plan[i], err);
+		return rc;
+	}
+
+	n_logits = 0;
+	for (int i = 0; i < n_plan; i++)
+	{
+		seq		   *s = e->plan[i];
+		bool		last = s->n_computed + e->plan_rows[i] == s->n_tokens;
+
+		s->n_computed += e->plan_rows[i];
+		s->bt.n_tokens = s->n_computed;
+		publish_pages(e, s);
+		if (last)
+			sample_next(e, s, e->logits + (size_t) n_logits++ * e->model->hp.n_vocab);
+	}
+	*n_processed = n;
+	return LLM_OK;
+}
+
+bool
+llm_engine_busy(const llm_engine *e)
+{
+	for (int i = 0; i < e->cfg.max_seqs; i++)
+		if (e->seqs[i].used &&
+			(e->seqs[i].state == LLM_SEQ_WAITING || e->seqs[i].state == LLM_SEQ_RUNNING))
+			return true;
+	return false;
+}
+
+llm_seq_state
+llm_seq_status(const llm_engine *e, llm_seq_id id)
+{
+	seq		   *s = seq_find(e, id);
+
+	return s ? s->state : LLM_SEQ_FAILED;
+}
+
+const llm_error *
+llm_seq_error(const llm_engine *e, llm_seq_id id)
+{
+	seq		   *s = seq_find(e, id);
+
+	return s ? &s->err : NULL;
+}
+
+int
+llm_seq_take(llm_engine *e, llm_seq_id id, int32_t *out, int max)
+{
+	seq		   *s = seq_find(e, id);
+	int			avail,
+				n;
+
+	if (s == NULL)
+		return 0;
+	avail = s->n_tokens - s->n_prompt - s->n_taken;
+	n = avail < max ? avail : max;
+	memcpy(out, s->tokens + s->n_prompt + s->n_taken, (size_t) n * sizeof(int32_t));
+	s->n_taken += n;
+	return n;
+}
+
+void
+llm_seq_remove(llm_engine *e, llm_seq_id id)
+{
+	seq		   *s = seq_find(e, id);
+
+	if (s != NULL)
+		seq_clear(e, s);
+}
+
+void
+llm_engine_get_stats(const llm_engine *e, llm_engine_stats *st)
+{
+	llm_kv_stats ks;
+	int32_t		bs = e->cfg.kv_block_size;
+
+	memset(st, 0, sizeof(*st));
+	llm_kv_get_stats(e->kv, &ks);
+	st->pages_total = ks.pages_total;
+	st->pages_used = ks.pages_used;
+	st->pages_cached = ks.pages_cached;
+	st->pages_free = ks.pages_free;
+	st->page_bytes = (int64_t) llm_kv_page_bytes(e->kv);
+	st->prefix_queries = ks.prefix_queries;
+	st->prefix_hits = ks.prefix_hits;
+	st->evictions = ks.evictions;
+	st->preemptions = e->preemptions;
+	for (int i = 0; i < e->cfg.max_seqs; i++)
+	{
+		const seq  *s = &e->seqs[i];
+
+		if (!s->used)
+			continue;
+		if (s->state == LLM_SEQ_RUNNING)
+			st->seqs_running++;
+		else if (s->state == LLM_SEQ_WAITING)
+			st->seqs_waiting++;
+		st->slots_allocated += (int64_t) s->bt.n_pages * bs;
+		st->slots_filled += s->bt.n_tokens;
+	}
+}
+
+llm_status
+llm_engine_eval(llm_engine *e, const int32_t *tokens, int n, float *logits,
+				llm_error *err)
+{
+	llm_block_table bt;
+	llm_status	rc = LLM_OK;
+	int			chunk = e->cfg.max_batch_tokens;
+
+	if (n < 1 || n > e->n_ctx)
+		return llm_errorf(err, LLM_ERR_RANGE, "%d tokens do not fit the context of %d", n, e->n_ctx);
+	llm_bt_init(&bt);
+	for (int start = 0; start < n && rc == LLM_OK; start += chunk)
+	{
+		int			rows = n - start < chunk ? n - start : chunk;
+		int32_t		last = rows - 1;
+		llm_fwd_batch b;
+
+		if ((rc = llm_bt_prepare_write(e->kv, &bt, start, rows, err)) != LLM_OK)
+			break;
+		for (int r = 0; r < rows; r++)
+		{
+			e->b_pos[r] = start + r;
+			e->b_bt[r] = &bt;
+		}
+		b.n = rows;
+		b.tokens = tokens + start;
+		b.pos = e->b_pos;
+		b.bt = e->b_bt;
+		b.n_logits = start + rows == n ? 1 : 0;
+		b.logit_rows = &last;
+		rc = llm_forward(e->fwd, &b, logits, err);
+		bt.n_tokens = start + rows;
+	}
+	llm_bt_release(e->kv, &bt);
+	return rc;
+}

@@ -1,0 +1,511 @@
+/*
+ * forward.c — the Llama/Qwen2 forward pass with paged attention.
+ *
+ * Data flow for a batch of n rows (llama2.c's run.c, batched):
+ *   x = embed(tokens)                                  (n, dim)
+ *   for each layer:
+ *     xb = rmsnorm(x) * attn_norm
+ *     q, k, v = xb Wq, xb Wk, xb Wv (+ biases)         one pool job
+ *     rope(q, k) at each row's position
+ *     write k, v into the row's KV page slot
+ *     xb2 = attention(q, K/V of positions 0..pos)     pool job over (row, head)
+ *     x += xb2 Wo
+ *     xb = rmsnorm(x) * ffn_norm
+ *     hb, hb2 = xb Wgate, xb Wup                       one pool job
+ *     x += (silu(hb) * hb2) Wdown
+ *   logits = rmsnorm(x[logit rows]) * output_norm, Wout
+ *
+ * Matrix products quantize their input rows once to the weight's dot type
+ * and split weight rows across the pool; every output element is one
+ * llm_matmul_rows dot product, so results do not depend on the batch.
+ */
+#include "forward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant.h"
+
+struct llm_fwd
+{
+	const llm_model *m;
+	llm_pool   *pool;
+	llm_kv_pool *kv;
+	uint32_t	kv_type;
+	size_t		kv_elt;			/* bytes per K/V element */
+	int32_t		block_size;
+	int			max_tokens;
+	int			max_ctx;
+	int64_t		q_dim,
+				kv_dim;
+	/* scratch, (max_tokens, width) row-major */
+	float	   *x;				/* (n, dim) residual stream */
+	float	   *xb;				/* (n, max(dim, q_dim)) */
+	float	   *xb2;			/* (n, max(dim, q_dim)) */
+	float	   *q;				/* (n, q_dim) */
+	float	   *k;				/* (n, kv_dim) */
+	float	   *v;				/* (n, kv_dim) */
+	float	   *hb;				/* (n, n_ff) */
+	float	   *hb2;			/* (n, n_ff) */
+	uint8_t    *xq;				/* quantized activations */
+	size_t		xq_row;			/* bytes per quantized row (max) */
+	float	   *scores;			/* (n_threads, max_ctx) */
+	float	   *rope_inv;		/* (n_rot / 2) inverse frequencies */
+};
+
+size_t
+llm_fwd_page_bytes(const llm_model *m, int32_t block_size, uint32_t kv_type)
+{
+	size_t		elt = kv_type == LLM_F16 ? 2 : 4;
+
+	return (size_t) m->hp.n_layer * 2 * block_size * m->hp.n_head_kv * m->hp.head_dim * elt;
+}
+
+/* calloc that reports failure through err. */
+static void *
+alloc_scratch(size_t n, size_t size, bool *ok)
+{
+	void	   *p = calloc(n ? n : 1, size);
+
+	if (p == NULL)
+		*ok = false;
+	return p;
+}
+
+llm_status
+llm_fwd_new(const llm_model *m, llm_pool *pool, llm_kv_pool *kv,
+			uint32_t kv_type, int max_tokens, int max_ctx,
+			llm_fwd **out, llm_error *err)
+{
+	const llm_hparams *hp = &m->hp;
+	llm_fwd    *f;
+	int64_t		wide;
+	int64_t		max_cols;
+	bool		ok = true;
+
+	*out = NULL;
+	if (kv_type != LLM_F16 && kv_type != LLM_F32)
+		return llm_errorf(err, LLM_ERR_INVALID_ARG, "kv cache type must be f16 or f32");
+	if (max_tokens < 1 || max_ctx < 1)
+		return llm_errorf(err, LLM_ERR_INVALID_ARG, "batch and context sizes must be positive");
+	if (llm_kv_page_bytes(kv) < llm_fwd_page_bytes(m, llm_kv_block_size(kv), kv_type))
+		return llm_errorf(err, LLM_ERR_INVALID_ARG, "kv pages are too small for this model");
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return llm_errorf(err, LLM_ERR_NOMEM, "out of memory");
+	f->m = m;
+	f->pool = pool;
+	f->kv = kv;
+	f->kv_type = kv_type;
+	f->kv_elt = kv_type == LLM_F16 ? 2 : 4;
+	f->block_size = llm_kv_block_size(kv);
+	f->max_tokens = max_tokens;
+	f->max_ctx = max_ctx;
+	f->q_dim = (int64_t) hp->n_head * hp->head_dim;
+	f->kv_dim = (int64_t) hp->n_head_kv * hp->head_dim;
+	wide = hp->n_embd > f->q_dim ? hp->n_embd : f->q_dim;
+	max_cols = wide > hp->n_ff ? wide : hp->n_ff;
+
+	f->x = alloc_scratch((size_t) max_tokens * hp->n_embd, sizeof(float), &ok);
+	f->xb = alloc_scratch((size_t) max_tokens * wide, sizeof(float), &ok);
+	f->xb2 = alloc_scratch((size_t) max_tokens * wide, sizeof(float), &ok);
+	f->q = alloc_scratch((size_t) max_tokens * f->q_dim, sizeof(float), &ok);
+	f->k = alloc_scratch((size_t) max_tokens * f->kv_dim, sizeof(float), &ok);
+	f->v = alloc_scratch((size_t) max_tokens * f->kv_dim, sizeof(float), &ok);
+	f->hb = alloc_scratch((size_t) max_tokens * hp->n_ff, sizeof(float), &ok);
+	f->hb2 = alloc_scratch((size_t) max_tokens * hp->n_ff, sizeof(float), &ok);
+	/* every dot type needs at most 4 bytes per element plus block headers */
+	f->xq_row = ((size_t) max_cols * 4 + 256 + 63) & ~(size_t) 63;
+	f->xq = alloc_scratch((size_t) max_tokens, f->xq_row, &ok);
+	f->scores = alloc_scratch((size_t) llm_pool_size(pool) * max_ctx, sizeof(float), &ok);
+	f->rope_inv = alloc_scratch(hp->n_rot / 2, sizeof(float), &ok);
+	if (!ok)
+	{
+		llm_fwd_free(f);
+		return llm_errorf(err, LLM_ERR_NOMEM, "out of memory allocating forward-pass buffers");
+	}
+	for (int i = 0; i < hp->n_rot / 2; i++)
+		f->rope_inv[i] = powf(hp->rope_theta, -2.0f * i / hp->n_rot);
+	*out = f;
+	return LLM_OK;
+}
+
+void
+llm_fwd_free(llm_fwd *f)
+{
+	if (f == NULL)
+		return;
+	free(f->x);
+	free(f->xb);
+	free(f->xb2);
+	free(f->q);
+	free(f->k);
+	free(f->v);
+	free(f->hb);
+	free(f->hb2);
+	free(f->xq);
+	free(f->scores);
+	free(f->rope_inv);
+	free(f);
+}
+
+/* ---- element-wise pieces ---- */
+
+/* out = x / rms(x) * w, for one row of n. */
+static void
+rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps)
+{
+	double		ss = 0;
+
+	for (int64_t i = 0; i < n; i++)
+		ss += (double) x[i] * x[i];
+	{
+		float		scale = 1.0f / sqrtf((float) (ss / n) + eps);
+
+		for (int64_t i = 0; i < n; i++)
+			out[i] = x[i] * scale * w[i];
+	}
+}
+
+/* Rotate one head vector of head_dim at position pos. */
+static void
+rope(const llm_fwd *f, float *vec, int32_t pos)
+{
+	const llm_hparams *hp = &f->m->hp;
+	int			half = hp->n_rot / 2;
+
+	for (int i = 0; i < half; i++)
+	{
+		float		theta = (float) pos * hp->rope_freq_scale * f->rope_inv[i];
+		float		c = cosf(theta),
+					s = sinf(theta);
+		int			a,
+					b;
+
+		if (hp->rope_style == LLM_ROPE_NORM)
+		{
+			a = 2 * i;
+			b = 2 * i + 1;
+		}
+		else
+		{
+			a = i;
+			b = i + half;
+		}
+		{
+			float		x0 = vec[a],
+						x1 = vec[b];
+
+			vec[a] = x0 * c - x1 * s;
+			vec[b] = x0 * s + x1 * c;
+		}
+	}
+}
+
+/* ---- matrix products ---- */
+
+typedef struct mm_job
+{
+	int			n_mats;
+	const llm_weight *w[3];
+	float	   *y[3];			/* (nt, w->rows) */
+	const uint8_t *xq;			/* quantized input rows */
+	size_t		xq_stride;
+	int			nt;
+} mm_job;
+
+/* Each thread takes its share of every matrix's rows. */
+static void
+mm_worker(void *arg, int ith, int nth)
+{
+	mm_job	   *j = arg;
+
+	for (int i = 0; i < j->n_mats; i++)
+	{
+		const llm_weight *w = j->w[i];
+		int64_t		r0,
+					r1;
+
+		llm_pool_split(w->rows, 16, ith, nth, &r0, &r1);
+		if (r0 < r1)
+			llm_matmul_rows(w->type, w->cols, w->data, j->xq, j->xq_stride, j->nt,
+							j->y[i], w->rows, r0, r1);
+	}
+}
+
+/*
+ * y_i = x W_i^T for up to three weights sharing the same input x (nt, cols)
+ * and the same dot type.
+ */
+static void
+matmul(llm_fwd *f, const float *x, int64_t ldx, int nt, int n_mats,
+	   const llm_weight *w0, float *y0, const llm_weight *w1, float *y1,
+	   const llm_weight *w2, float *y2)
+{
+	mm_job		j = {.n_mats = n_mats,.w = {w0, w1, w2},.y = {y0, y1, y2},.nt = nt};
+	llm_dtype	dt = llm_dot_type(w0->type);
+	size_t		rb = llm_row_bytes(dt, w0->cols);
+
+	for (int t = 0; t < nt; t++)
+		llm_quantize_row(dt, x + t * ldx, f->xq + t * rb, w0->cols);
+	j.xq = f->xq;
+	j.xq_stride = rb;
+	llm_pool_run(f->pool, mm_worker, &j);
+}
+
+/* Same as matmul, but weights with different dot types run separately. */
+static void
+matmul3(llm_fwd *f, const float *x, int64_t ldx, int nt,
+		const llm_weight *w0, float *y0, const llm_weight *w1, float *y1,
+		const llm_weight *w2, float *y2)
+{
+	llm_dtype	d0 = llm_dot_type(w0->type);
+
+	if (llm_dot_type(w1->type) == d0 && (w2 == NULL || llm_dot_type(w2->type) == d0))
+	{
+		matmul(f, x, ldx, nt, w2 ? 3 : 2, w0, y0, w1, y1, w2, y2);
+		return;
+	}
+	matmul(f, x, ldx, nt, 1, w0, y0, NULL, NULL, NULL, NULL);
+	matmul(f, x, ldx, nt, 1, w1, y1, NULL, NULL, NULL, NULL);
+	if (w2)
+		matmul(f, x, ldx, nt, 1, w2, y2, NULL, NULL, NULL, NULL);
+}
+
+/* ---- attention ---- */
+
+/* Address of K (kind 0) or V (kind 1) of position p, layer l, in bt. */
+static inline void *
+kv_slot(llm_fwd *f, const llm_block_table *bt, int l, int kind, int32_t p)
+{
+	uint8_t    *page = llm_kv_page_data(f->kv, bt->pages[p / f->block_size]);
+	size_t		off = ((size_t) (l * 2 + kind) * f->block_size + p % f->block_size) *
+		f->kv_dim * f->kv_elt;
+
+	return page + off;
+}
+
+/* Store n floats as the KV element type. */
+static void
+kv_store(const llm_fwd *f, void *dst, const float *src, int64_t n)
+{
+	if (f->kv_type == LLM_F32)
+		memcpy(dst, src, n * sizeof(float));
+	else
+	{
+		uint16_t   *d = dst;
+
+		for (int64_t i = 0; i < n; i++)
+			d[i] = llm_f32_to_f16(src[i]);
+	}
+}
+
+/* dot(q, K row) for one head of head_dim; K row stored as KV type. */
+static inline float
+kv_dot(const llm_fwd *f, const float *q, const void *k, int hd)
+{
+	float		s = 0;
+
+	if (f->kv_type == LLM_F32)
+	{
+		const float *kf = k;
+
+		for (int i = 0; i < hd; i++)
+			s += q[i] * kf[i];
+	}
+	else
+	{
+		const uint16_t *kh = k;
+
+		for (int i = 0; i < hd; i++)
+			s += q[i] * llm_f16_to_f32(kh[i]);
+	}
+	return s;
+}
+
+/* out += a * V row. */
+static inline void
+kv_axpy(const llm_fwd *f, float *out, float a, const void *v, int hd)
+{
+	if (f->kv_type == LLM_F32)
+	{
+		const float *vf = v;
+
+		for (int i = 0; i < hd; i++)
+			out[i] += a * vf[i];
+	}
+	else
+	{
+		const uint16_t *vh = v;
+
+		for (int i = 0; i < hd; i++)
+			out[i] += a * llm_f16_to_f32(vh[i]);
+	}
+}
+
+typedef struct att_job
+{
+	llm_fwd    *f;
+	const llm_fwd_batch *b;
+	int			layer;
+} att_job;
+
+/* Causal attention for (row, head) pairs split across threads. */
+static void
+att_worker(void *arg, int ith, int nth)
+{
+	att_job    *j = arg;
+	llm_fwd    *f = j->f;
+	const llm_hparams *hp = &f->m->hp;
+	int			hd = hp->head_dim;
+	int			group = hp->n_head / hp->n_head_kv;
+	float	   *scores = f->scores + (size_t) ith * f->max_ctx;
+	float		scale = 1.0f / sqrtf((float) hd);
+	int64_t		lo,
+				hi;
+
+	llm_pool_split((int64_t) j->b->n * hp->n_head, 1, ith, nth, &lo, &hi);
+	for (int64_t task = lo; task < hi; task++)
+	{
+		int			row = (int) (task / hp->n_head);
+		int			h = (int) (task % hp->n_head);
+		int			kvh = h / group;
+		int32_t		pos = j->b->pos[row];
+		const llm_block_table *bt = j->b->bt[row];
+		const float *q = f->q + (size_t) row * f->q_dim + (size_t) h * hd;
+		float	   *out = f->xb2 + (size_t) row * f->q_dim + (size_t) h * hd;
+		float		mx = -INFINITY,
+					sum = 0;
+		size_t		head_off = (size_t) kvh * hd * f->kv_elt;
+
+		for (int32_t p = 0; p <= pos; p++)
+		{
+			const uint8_t *k = (const uint8_t *) kv_slot(f, bt, j->layer, 0, p) + head_off;
+
+			scores[p] = kv_dot(f, q, k, hd) * scale;
+			if (scores[p] > mx)
+				mx = scores[p];
+		}
+		for (int32_t p = 0; p <= pos; p++)
+		{
+			scores[p] = expf(scores[p] - mx);
+			sum += scores[p];
+		}
+		memset(out, 0, hd * sizeof(float));
+		for (int32_t p = 0; p <= pos; p++)
+		{
+			const uint8_t *v = (const uint8_t *) kv_slot(f, bt, j->layer, 1, p) + head_off;
+
+			kv_axpy(f, out, scores[p] / sum, v, hd);
+		}
+	}
+}
+
+/* ---- the pass ---- */
+
+/* Check that every row's position and pages are usable. */
+static llm_status
+check_batch(const llm_fwd *f, const llm_fwd_batch *b, llm_error *err)
+{
+	if (b->n < 1 || b->n > f->max_tokens)
+		return llm_errorf(err, LLM_ERR_RANGE, "batch of %d rows exceeds the limit of %d",
+						  b->n, f->max_tokens);
+	for (int i = 0; i < b->n; i++)
+	{
+		if (b->tokens[i] < 0 || b->tokens[i] >= f->m->hp.n_vocab)
+			return llm_errorf(err, LLM_ERR_RANGE, "token id %d is out of range (vocabulary of %d)",
+							  b->tokens[i], f->m->hp.n_vocab);
+		if (b->pos[i] < 0 || b->pos[i] >= f->max_ctx)
+			return llm_errorf(err, LLM_ERR_RANGE, "position %d is outside the context of %d",
+							  b->pos[i], f->max_ctx);
+		if (b->bt[i]->n_pages * f->block_size <= b->pos[i])
+			return llm_errorf(err, LLM_ERR_INTERNAL, "no kv page prepared for position %d",
+							  b->pos[i]);
+	}
+	for (int i = 0; i < b->n_logits; i++)
+		if (b->logit_rows[i] < 0 || b->logit_rows[i] >= b->n)
+			return llm_errorf(err, LLM_ERR_INTERNAL, "logit row %d outside the batch",
+							  b->logit_rows[i]);
+	return LLM_OK;
+}
+
+llm_status
+llm_forward(llm_fwd *f, const llm_fwd_batch *b, float *logits, llm_error *err)
+{
+	const llm_model *m = f->m;
+	const llm_hparams *hp = &m->hp;
+	int			n = b->n;
+	int64_t		dim = hp->n_embd;
+	int64_t		wide = dim > f->q_dim ? dim : f->q_dim;
+	llm_status	rc;
+
+	if ((rc = check_batch(f, b, err)) != LLM_OK)
+		return rc;
+
+	for (int i = 0; i < n; i++)
+		llm_dequantize_row(m->tok_embd.type,
+						   (const uint8_t *) m->tok_embd.data + (size_t) b->tokens[i] * m->tok_embd.row_bytes,
+						   f->x + (size_t) i * dim, dim);
+
+	for (int l = 0; l < hp->n_layer; l++)
+	{
+		const llm_layer *L = &m->layers[l];
+		att_job		aj = {.f = f,.b = b,.layer = l};
+
+		for (int i = 0; i < n; i++)
+			rmsnorm(f->xb + i * wide, f->x + i * dim, L->attn_norm, dim, hp->norm_eps);
+		matmul3(f, f->xb, wide, n, &L->wq, f->q, &L->wk, f->k, &L->wv, f->v);
+
+		for (int i = 0; i < n; i++)
+		{
+			float	   *q = f->q + (size_t) i * f->q_dim;
+			float	   *k = f->k + (size_t) i * f->kv_dim;
+			float	   *v = f->v + (size_t) i * f->kv_dim;
+
+			if (L->bq)
+				for (int64_t c = 0; c < f->q_dim; c++)
+					q[c] += L->bq[c];
+			if (L->bk)
+				for (int64_t c = 0; c < f->kv_dim; c++)
+					k[c] += L->bk[c];
+			if (L->bv)
+				for (int64_t c = 0; c < f->kv_dim; c++)
+					v[c] += L->bv[c];
+			for (int h = 0; h < hp->n_head; h++)
+				rope(f, q + h * hp->head_dim, b->pos[i]);
+			for (int h = 0; h < hp->n_head_kv; h++)
+				rope(f, k + h * hp->head_dim, b->pos[i]);
+			kv_store(f, kv_slot(f, b->bt[i], l, 0, b->pos[i]), k, f->kv_dim);
+			kv_store(f, kv_slot(f, b->bt[i], l, 1, b->pos[i]), v, f->kv_dim);
+		}
+
+		llm_pool_run(f->pool, att_worker, &aj);
+		matmul(f, f->xb2, f->q_dim, n, 1, &L->wo, f->xb, NULL, NULL, NULL, NULL);
+		for (int i = 0; i < n; i++)
+			for (int64_t c = 0; c < dim; c++)
+				f->x[i * dim + c] += f->xb[i * dim + c];
+
+		for (int i = 0; i < n; i++)
+			rmsnorm(f->xb + i * wide, f->x + i * dim, L->ffn_norm, dim, hp->norm_eps);
+		matmul3(f, f->xb, wide, n, &L->w_gate, f->hb, &L->w_up, f->hb2, NULL, NULL);
+		for (int64_t c = 0; c < (int64_t) n * hp->n_ff; c++)
+		{
+			float		g = f->hb[c];
+
+			f->hb[c] = g / (1.0f + expf(-g)) * f->hb2[c];
+		}
+		matmul(f, f->hb, hp->n_ff, n, 1, &L->w_down, f->xb, NULL, NULL, NULL, NULL);
+		for (int i = 0; i < n; i++)
+			for (int64_t c = 0; c < dim; c++)
+				f->x[i * dim + c] += f->xb[i * dim + c];
+	}
+
+	if (b->n_logits == 0)
+		return LLM_OK;
+	for (int i = 0; i < b->n_logits; i++)
+		rmsnorm(f->xb + i * wide, f->x + (size_t) b->logit_rows[i] * dim, m->output_norm,
+				dim, hp->norm_eps);
+	matmul(f, f->xb, wide, b->n_logits, 1, &m->output, logits, NULL, NULL, NULL, NULL);
+	return LLM_OK;
+}

@@ -1,0 +1,45 @@
+/*
+ * forward.h — the transformer forward pass over a batch of positions that
+ * may belong to different sequences, reading and writing K/V through each
+ * sequence's block table (paged attention).
+ *
+ * One call processes n (token, position, block table) triples: prefill
+ * chunks, single decode tokens and speculative verification runs all share
+ * the same path.  Every K/V of the batch is written before attention reads,
+ * so several positions of one sequence in a batch see each other causally.
+ * Each row's result depends only on its own sequence: the kernels compute
+ * every (weight row, token) dot product the same way whatever the batch.
+ */
+#ifndef LLM_CORE_FORWARD_H
+#define LLM_CORE_FORWARD_H
+
+#include "common.h"
+#include "kv.h"
+#include "model.h"
+#include "threadpool.h"
+
+typedef struct llm_fwd llm_fwd;
+
+/* Bytes of one KV page: K and V of block_size positions for every layer. */
+size_t		llm_fwd_page_bytes(const llm_model *m, int32_t block_size, uint32_t kv_type);
+
+llm_status	llm_fwd_new(const llm_model *m, llm_pool *pool, llm_kv_pool *kv,
+						uint32_t kv_type, int max_tokens, int max_ctx,
+						llm_fwd **out, llm_error *err);
+void		llm_fwd_free(llm_fwd *f);
+
+typedef struct llm_fwd_batch
+{
+	int			n;				/* rows, <= max_tokens */
+	const int32_t *tokens;		/* (n) */
+	const int32_t *pos;			/* (n) position of each row */
+	llm_block_table *const *bt; /* (n) pages prepared for pos */
+	int			n_logits;		/* rows that need logits */
+	const int32_t *logit_rows;	/* (n_logits) batch row indexes */
+} llm_fwd_batch;
+
+/* Run the batch; logits is (n_logits, n_vocab). */
+llm_status	llm_forward(llm_fwd *f, const llm_fwd_batch *b, float *logits,
+						llm_error *err);
+
+#endif							/* LLM_CORE_FORWARD_H */

@@ -1,0 +1,590 @@
+/*
+ * test_engine.c — the forward pass, the scheduler and the paged KV cache
+ * against goldens and an independent reference.
+ *
+ *  - greedy 200 tokens from BOS with stories260K equal the golden ids,
+ *    from the shipped GGUF and from our own conversion of the llama2.c
+ *    checkpoint;
+ *  - logits equal a naive reference forward pass written here (scalar,
+ *    contiguous KV, weights dequantized to F32) within 1e-4 for F32 models
+ *    and 1e-2 for quantized ones, at every ISA level;
+ *  - a sequence's tokens do not depend on batching, prefix-cache hits or
+ *    preemption in a tiny pool.
+ */
+#include "unit.h"
+
+#include <stdint.h>
+
+#include "engine.h"
+#include "gguf.h"
+#include "model.h"
+#include "quant.h"
+
+/* ---- the golden ---- */
+
+static int
+read_golden(int32_t *ids, int max)
+{
+	char		path[1024];
+	FILE	   *fp;
+	char		line[8192];
+	int			n = 0;
+
+	if (!unit_model_path(path, sizeof(path), "stories260K/greedy_from_bos_200.txt"))
+		return -1;
+	fp = fopen(path, "r");
+	if (fp == NULL)
+		return -1;
+	if (!fgets(line, sizeof(line), fp) || !fgets(line, sizeof(line), fp))
+	{
+		fclose(fp);
+		return -1;
+	}
+	fclose(fp);
+	for (char *p = line, *end; n < max; p = end)
+	{
+		long		v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		ids[n++] = (int32_t) v;
+	}
+	return n;
+}
+
+static llm_engine *
+open_model(const char *path, int threads, int max_seqs, size_t kv_bytes,
+		   uint32_t kv_type, int batch)
+{
+	llm_engine_config cfg = llm_engine_config_default();
+	llm_engine *e = NULL;
+	llm_error	err;
+
+	cfg.model_path = path;
+	cfg.n_threads = threads;
+	cfg.max_seqs = max_seqs;
+	cfg.kv_mem_size = kv_bytes;
+	cfg.kv_type = kv_type;
+	cfg.max_batch_tokens = batch;
+	if (llm_engine_open(&cfg, &e, &err) != LLM_OK)
+	{
+		fprintf(stderr, "open %s: %s\n", path, err.msg);
+		return NULL;
+	}
+	return e;
+}
+
+/* Run every sequence to completion. */
+static bool
+run_all(llm_engine *e)
+{
+	llm_error	err;
+	int			n;
+
+	for (int guard = 0; llm_engine_busy(e) && guard < 100000; guard++)
+		if (llm_engine_step(e, &n, &err) != LLM_OK)
+		{
+			fprintf(stderr, "step: %s\n", err.msg);
+			return false;
+		}
+	return true;
+}
+
+/* Greedy generation of n tokens after prompt, alone in an engine. */
+static int
+generate(llm_engine *e, const int32_t *prompt, int n_prompt, int n, int32_t *out)
+{
+	llm_seq_params p = {.sampling = llm_sampling_default(),.max_new_tokens = n,.stop_at_eog = false};
+	llm_seq_id	id;
+	llm_error	err;
+	int			got;
+
+	if (llm_seq_add(e, prompt, n_prompt, &p, &id, &err) != LLM_OK)
+	{
+		fprintf(stderr, "add: %s\n", err.msg);
+		return -1;
+	}
+	if (!run_all(e))
+		return -1;
+	got = llm_seq_take(e, id, out, n);
+	llm_seq_remove(e, id);
+	return got;
+}
+
+static void
+check_golden_from(const char *path)
+{
+	int32_t		golden[256],
+				out[256];
+	int			n_golden = read_golden(golden, 256);
+	int32_t		bos = 1;
+	llm_engine *e;
+	int			n;
+
+	if (n_golden != 200)
+		SKIP("golden file absent");
+	CHECK(n_golden == 200);
+	for (int kv = 0; kv < 2; kv++)
+	{
+		e = open_model(path, 2, 4, 8 << 20, kv ? LLM_F32 : LLM_F16, 64);
+		CHECK(e != NULL);
+		if (e == NULL)
+			return;
+		n = generate(e, &bos, 1, 200, out);
+		CHECK(n == 200);
+		CHECKF(memcmp(out, golden, sizeof(int32_t) * 200) == 0,
+			   "%s kv %s: greedy tokens differ from the golden", path, kv ? "f32" : "f16");
+		llm_engine_close(e);
+	}
+}
+
+static void
+test_golden_gguf(void)
+{
+	char		path[1024];
+
+	if (!unit_model_path(path, sizeof(path), "stories260K/stories260K.gguf"))
+		SKIP("stories260K.gguf absent");
+	check_golden_from(path);
+}
+
+static void
+test_golden_converted(void)
+{
+	char		bin[1024],
+				tok[1024],
+				cmd[4096],
+				out[1024];
+
+	if (!unit_model_path(bin, sizeof(bin), "stories260K/stories260K.bin") ||
+		!unit_model_path(tok, sizeof(tok), "stories260K/tok512.bin"))
+		SKIP("stories260K checkpoint absent");
+	snprintf(out, sizeof(out), "%s/test-stories260K-converted.gguf", unit_build_dir());
+	snprintf(cmd, sizeof(cmd), "%s/llm-convert --checkpoint '%s' --tokenizer '%s' -o '%s' >/dev/null",
+			 unit_build_dir(), bin, tok, out);
+	CHECKF(system(cmd) == 0, "conversion failed: %s", cmd);
+	check_golden_from(out);
+	remove(out);
+}
+
+/* ---- an independent reference forward pass ---- */
+
+typedef struct ref_model
+{
+	llm_hparams hp;
+	float	   *emb,
+			   *out,
+			   *onorm;
+	float	  **wq,
+			  **wk,
+			  **wv,
+			  **wo,
+			  **wg,
+			  **wu,
+			  **wd,
+			  **an,
+			  **fn;
+} ref_model;
+
+/* Dequantize a whole tensor to F32. */
+static float *
+deq(const gguf_file *g, const char *name)
+{
+	const gguf_tensor *t = gguf_find_tensor(g, name);
+	int64_t		rows,
+				n;
+	float	   *f;
+
+	if (t == NULL)
+		return NULL;
+	n = (int64_t) t->ne[0];
+	rows = (int64_t) (t->ne[1] * t->ne[2] * t->ne[3]);
+	f = malloc(sizeof(float) * n * rows);
+	for (int64_t r = 0; r < rows; r++)
+		llm_dequantize_row(t->type, (const uint8_t *) t->data + r * llm_row_bytes(t->type, n),
+						   f + r * n, n);
+	return f;
+}
+
+static void
+ref_load(ref_model *r, const llm_model *m)
+{
+	const gguf_file *g = m->gguf;
+	int			L = m->hp.n_layer;
+	char		name[96];
+
+	r->hp = m->hp;
+	r->emb = deq(g, "token_embd.weight");
+	r->out = deq(g, "output.weight");
+	if (r->out == NULL)
+		r->out = r->emb;
+	r->onorm = deq(g, "output_norm.weight");
+#define ALLOC(x) r->x = calloc(L, sizeof(float *))
+	ALLOC(wq); ALLOC(wk); ALLOC(wv); ALLOC(wo); ALLOC(wg); ALLOC(wu); ALLOC(wd); ALLOC(an); ALLOC(fn);
+#undef ALLOC
+	for (int l = 0; l < L; l++)
+	{
+#define LD(x, s) snprintf(name, sizeof(name), "blk.%d." s, l); r->x[l] = deq(g, name)
+		LD(wq, "attn_q.weight"); LD(wk, "attn_k.weight"); LD(wv, "attn_v.weight");
+		LD(wo, "attn_output.weight"); LD(wg, "ffn_gate.weight"); LD(wu, "ffn_up.weight");
+		LD(wd, "ffn_down.weight"); LD(an, "attn_norm.weight"); LD(fn, "ffn_norm.weight");
+#undef LD
+	}
+}
+
+/*
+ * The engine feeds quantized weights activations rounded to the weight's
+ * dot type (Q8_0 / Q8_K), as llama.cpp does.  With ref_act_type set, the
+ * reference rounds them the same way, then multiplies in double: that
+ * agrees to ~1e-6 until a last-bit difference flips one rounding, after
+ * which the two drift apart; so the quantized comparison below is against
+ * F32 activations, and bounds the activation-rounding error instead.
+ */
+static uint32_t ref_act_type = LLM_F32;
+
+static void
+ref_matvec(float *y, const float *W, const float *x, int rows, int cols)
+{
+	float	   *xr = malloc(sizeof(float) * cols);
+
+	if (ref_act_type != LLM_F32)
+	{
+		void	   *q = malloc(llm_row_bytes(ref_act_type, cols));
+
+		llm_quantize_row(ref_act_type, x, q, cols);
+		llm_dequantize_row(ref_act_type, q, xr, cols);
+		free(q);
+	}
+	else
+		memcpy(xr, x, sizeof(float) * cols);
+	for (int r = 0; r < rows; r++)
+	{
+		double		s = 0;
+
+		for (int c = 0; c < cols; c++)
+			s += (double) W[(size_t) r * cols + c] * xr[c];
+		y[r] = (float) s;
+	}
+	free(xr);
+}
+
+static void
+ref_rmsnorm(float *o, const float *x, const float *w, int n, float eps)
+{
+	double		ss = 0;
+
+	for (int i = 0; i < n; i++)
+		ss += (double) x[i] * x[i];
+	for (int i = 0; i < n; i++)
+		o[i] = (float) (x[i] / sqrt(ss / n + eps) * w[i]);
+}
+
+/* Logits after feeding tokens[0..n) one at a time (llama2.c style). */
+static void
+ref_forward(const ref_model *r, const int32_t *tokens, int n, float *logits)
+{
+	const llm_hparams *hp = &r->hp;
+	int			dim = hp->n_embd,
+				hd = hp->head_dim,
+				qd = hp->n_head * hd,
+				kvd = hp->n_head_kv * hd,
+				ff = hp->n_ff;
+	float	   *kc = calloc((size_t) hp->n_layer * n * kvd, sizeof(float));
+	float	   *vc = calloc((size_t) hp->n_layer * n * kvd, sizeof(float));
+	float	   *x = malloc(sizeof(float) * dim),
+			   *xb = malloc(sizeof(float) * (qd > dim ? qd : dim)),
+			   *q = malloc(sizeof(float) * qd),
+			   *att = malloc(sizeof(float) * qd),
+			   *h1 = malloc(sizeof(float) * ff),
+			   *h2 = malloc(sizeof(float) * ff),
+			   *o = malloc(sizeof(float) * (ff > dim ? ff : dim)),
+			   *sc = malloc(sizeof(float) * n);
+
+	for (int pos = 0; pos < n; pos++)
+	{
+		memcpy(x, r->emb + (size_t) tokens[pos] * dim, sizeof(float) * dim);
+		for (int l = 0; l < hp->n_layer; l++)
+		{
+			float	   *k = kc + ((size_t) l * n + pos) * kvd;
+			float	   *v = vc + ((size_t) l * n + pos) * kvd;
+
+			ref_rmsnorm(xb, x, r->an[l], dim, hp->norm_eps);
+			ref_matvec(q, r->wq[l], xb, qd, dim);
+			ref_matvec(k, r->wk[l], xb, kvd, dim);
+			ref_matvec(v, r->wv[l], xb, kvd, dim);
+			for (int h = 0; h < hp->n_head + hp->n_head_kv; h++)
+			{
+				float	   *vec = h < hp->n_head ? q + h * hd : k + (h - hp->n_head) * hd;
+
+				for (int i = 0; i < hp->n_rot / 2; i++)
+				{
+					double		th = pos * pow(hp->rope_theta, -2.0 * i / hp->n_rot);
+					int			a = hp->rope_style == LLM_ROPE_NORM ? 2 * i : i;
+					int			b = hp->rope_style == LLM_ROPE_NORM ? 2 * i + 1 : i + hp->n_rot / 2;
+					float		x0 = vec[a],
+								x1 = vec[b];
+
+					vec[a] = (float) (x0 * cos(th) - x1 * sin(th));
+					vec[b] = (float) (x0 * sin(th) + x1 * cos(th));
+				}
+			}
+			for (int h = 0; h < hp->n_head; h++)
+			{
+				int			kh = h / (hp->n_head / hp->n_head_kv);
+				double		mx = -1e30,
+							sum = 0;
+
+				for (int t = 0; t <= pos; t++)
+				{
+					double		s = 0;
+
+					for (int i = 0; i < hd; i++)
+						s += (double) q[h * hd + i] * kc[((size_t) l * n + t) * kvd + kh * hd + i];
+					sc[t] = (float) (s / sqrt(hd));
+					if (sc[t] > mx)
+						mx = sc[t];
+				}
+				for (int t = 0; t <= pos; t++)
+				{
+					sc[t] = (float) exp(sc[t] - mx);
+					sum += sc[t];
+				}
+				for (int i = 0; i < hd; i++)
+				{
+					double		a = 0;
+
+					for (int t = 0; t <= pos; t++)
+						a += sc[t] / sum * vc[((size_t) l * n + t) * kvd + kh * hd + i];
+					att[h * hd + i] = (float) a;
+				}
+			}
+			ref_matvec(o, r->wo[l], att, dim, qd);
+			for (int i = 0; i < dim; i++)
+				x[i] += o[i];
+			ref_rmsnorm(xb, x, r->fn[l], dim, hp->norm_eps);
+			ref_matvec(h1, r->wg[l], xb, ff, dim);
+			ref_matvec(h2, r->wu[l], xb, ff, dim);
+			for (int i = 0; i < ff; i++)
+				h1[i] = (float) (h1[i] / (1.0 + exp(-h1[i])) * h2[i]);
+			ref_matvec(o, r->wd[l], h1, dim, ff);
+			for (int i = 0; i < dim; i++)
+				x[i] += o[i];
+		}
+	}
+	ref_rmsnorm(xb, x, r->onorm, dim, hp->norm_eps);
+	ref_matvec(logits, r->out, xb, hp->n_vocab, dim);
+	free(kc); free(vc); free(x); free(xb); free(q); free(att); free(h1); free(h2); free(o); free(sc);
+}
+
+/* Max |engine - reference| logits at every ISA level, on a fixed prompt. */
+static void
+check_logits(const char *rel, double tol, int n_exact)
+{
+	char		path[1024];
+	llm_model  *m;
+	llm_error	err;
+	ref_model	r;
+	int32_t		toks[24];
+	float	   *want,
+			   *got;
+
+	if (!unit_model_path(path, sizeof(path), rel))
+		SKIP("model absent");
+	if (llm_model_load(path, &m, &err) != LLM_OK)
+	{
+		CHECKF(0, "load %s: %s", rel, err.msg);
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	ref_load(&r, m);
+	ref_act_type = n_exact < 24 ? llm_dot_type(m->layers[0].wq.type) : LLM_F32;
+	for (int i = 0; i < 24; i++)
+		toks[i] = i == 0 ? 1 : (int32_t) ((i * 37 + 11) % m->hp.n_vocab);
+	want = malloc(sizeof(float) * m->hp.n_vocab);
+	got = malloc(sizeof(float) * m->hp.n_vocab);
+	ref_forward(&r, toks, n_exact, want);
+	for (int isa = LLM_ISA_SCALAR; isa <= (int) quant_cpu_isa(); isa++)
+	{
+		llm_engine *e = open_model(path, 2, 1, 4 << 20, LLM_F32, 7);
+		double		maxd = 0;
+
+		CHECK(e != NULL);
+		if (e == NULL)
+			break;
+		quant_init((llm_isa) isa);	/* after open, which picked the best */
+		CHECK(llm_engine_eval(e, toks, n_exact, got, &err) == LLM_OK);
+		for (int i = 0; i < m->hp.n_vocab; i++)
+			if (fabs(got[i] - want[i]) > maxd)
+				maxd = fabs(got[i] - want[i]);
+		CHECKF(maxd <= tol, "%s isa %s: max |logit diff| %g > %g", rel,
+			   quant_isa_name((llm_isa) isa), maxd, tol);
+		printf("logits %-45s %2d tokens %-7s max abs diff %.3g\n", rel, n_exact,
+			   quant_isa_name((llm_isa) isa), maxd);
+		llm_engine_close(e);
+	}
+	free(want);
+	free(got);
+	llm_model_free(m);
+}
+
+static void
+test_logits_reference(void)
+{
+	/* F32: exact reference, 24-token prompt */
+	check_logits("stories260K/stories260K.gguf", 1e-4, 24);
+	check_logits("babyllama-tok105/babyllama-tok105-f32.gguf", 1e-4, 24);
+	/* quantized: same rounding of activations, before any rounding flip */
+	check_logits("babyllama-tok105/babyllama-tok105-Q8_0.gguf", 1e-4, 4);
+	check_logits("babyllama-tok105/babyllama-tok105-Q4_0.gguf", 1e-4, 4);
+	/* quantized vs F32 activations: the activation-rounding error */
+	check_logits("babyllama-tok105/babyllama-tok105-Q8_0.gguf", 0.25, 24);
+	check_logits("babyllama-tok105/babyllama-tok105-Q4_0.gguf", 0.25, 24);
+	quant_init(quant_cpu_isa());
+}
+
+/* ---- batching, prefix cache, preemption ---- */
+
+static void
+test_batch_invariance(void)
+{
+	char		path[1024];
+	llm_engine *e;
+	int32_t		prompts[8][40];
+	int			lens[8];
+	int32_t		alone[8][64],
+				together[8][64];
+	llm_seq_id	ids[8];
+	llm_error	err;
+
+	if (!unit_model_path(path, sizeof(path), "stories260K/stories260K.gguf"))
+		SKIP("stories260K.gguf absent");
+	for (int s = 0; s < 8; s++)
+	{
+		lens[s] = 5 + s * 4;
+		prompts[s][0] = 1;
+		for (int i = 1; i < lens[s]; i++)
+			prompts[s][i] = (int32_t) (259 + (i * 13 + s * 7) % 250);
+	}
+	/* the first 18 tokens of prompts 4..7 agree: prefix-cache hits */
+	for (int s = 4; s < 7; s++)
+		memcpy(prompts[s], prompts[7], sizeof(int32_t) * 18);
+	e = open_model(path, 2, 8, 8 << 20, LLM_F16, 48);
+	CHECK(e != NULL);
+	if (e == NULL)
+		return;
+	for (int s = 0; s < 8; s++)
+		CHECK(generate(e, prompts[s], lens[s], 64, alone[s]) == 64);
+
+	for (int s = 0; s < 8; s++)
+	{
+		llm_seq_params p = {.sampling = llm_sampling_default(),.max_new_tokens = 64};
+
+		CHECK(llm_seq_add(e, prompts[s], lens[s], &p, &ids[s], &err) == LLM_OK);
+	}
+	CHECK(run_all(e));
+	for (int s = 0; s < 8; s++)
+	{
+		CHECK(llm_seq_take(e, ids[s], together[s], 64) == 64);
+		CHECKF(memcmp(alone[s], together[s], sizeof(int32_t) * 64) == 0,
+			   "sequence %d differs when batched", s);
+		llm_seq_remove(e, ids[s]);
+	}
+	{
+		llm_engine_stats st;
+
+		llm_engine_get_stats(e, &st);
+		CHECKF(st.prefix_hits > 0, "no prefix-cache hits (%lld queries)",
+			   (long long) st.prefix_queries);
+		CHECK(st.pages_used == 0);
+	}
+	llm_engine_close(e);
+
+	/* a pool too small for all eight at once: preemption, same tokens */
+	{
+		/* size the pool to about 14 pages of 16 tokens */
+		llm_engine_config cfg = llm_engine_config_default();
+		llm_model  *m;
+
+		e = NULL;
+		CHECK(llm_model_load(path, &m, &err) == LLM_OK);
+		cfg.model_path = path;
+		cfg.max_seqs = 8;
+		cfg.max_batch_tokens = 48;
+		cfg.kv_mem_size = 14 * (size_t) m->hp.n_layer * 2 * 16 * m->hp.n_head_kv * m->hp.head_dim * 2 + 8192;
+		llm_model_free(m);
+		CHECK(llm_engine_open(&cfg, &e, &err) == LLM_OK);
+	}
+	if (e == NULL)
+		return;
+	for (int s = 0; s < 8; s++)
+	{
+		llm_seq_params p = {.sampling = llm_sampling_default(),.max_new_tokens = 64};
+
+		CHECK(llm_seq_add(e, prompts[s], lens[s], &p, &ids[s], &err) == LLM_OK);
+	}
+	CHECK(run_all(e));
+	{
+		llm_engine_stats st;
+
+		llm_engine_get_stats(e, &st);
+		CHECKF(st.preemptions > 0, "expected preemptions in a 14-page pool");
+		printf("small pool: %lld pages, %lld preemptions, %lld evictions\n",
+			   (long long) st.pages_total, (long long) st.preemptions, (long long) st.evictions);
+	}
+	for (int s = 0; s < 8; s++)
+	{
+		CHECKF(llm_seq_status(e, ids[s]) == LLM_SEQ_DONE, "sequence %d state %d", s,
+			   llm_seq_status(e, ids[s]));
+		CHECK(llm_seq_take(e, ids[s], together[s], 64) == 64);
+		CHECKF(memcmp(alone[s], together[s], sizeof(int32_t) * 64) == 0,
+			   "sequence %d differs after preemption", s);
+		llm_seq_remove(e, ids[s]);
+	}
+	llm_engine_close(e);
+}
+
+static void
+test_errors(void)
+{
+	char		path[1024];
+	llm_engine *e;
+	llm_error	err;
+	llm_seq_id	id;
+	int32_t		toks[600];
+	llm_seq_params p = {.sampling = llm_sampling_default(),.max_new_tokens = 10};
+	llm_engine_config cfg = llm_engine_config_default();
+
+	cfg.model_path = "/nonexistent/model.gguf";
+	CHECK(llm_engine_open(&cfg, &e, &err) == LLM_ERR_IO);
+	CHECK(strstr(err.msg, "/nonexistent/model.gguf") != NULL);
+	if (!unit_model_path(path, sizeof(path), "stories260K/stories260K.gguf"))
+		SKIP("stories260K.gguf absent");
+	e = open_model(path, 1, 2, 4 << 20, LLM_F16, 32);
+	CHECK(e != NULL);
+	if (e == NULL)
+		return;
+	for (int i = 0; i < 600; i++)
+		toks[i] = 1;
+	CHECK(llm_seq_add(e, toks, 600, &p, &id, &err) == LLM_ERR_RANGE);
+	toks[3] = 99999;
+	CHECK(llm_seq_add(e, toks, 10, &p, &id, &err) == LLM_ERR_RANGE);
+	toks[3] = 5;
+	p.sampling.temperature = -1;
+	CHECK(llm_seq_add(e, toks, 10, &p, &id, &err) == LLM_ERR_INVALID_ARG);
+	p.sampling.temperature = 0;
+	CHECK(llm_seq_add(e, toks, 10, &p, &id, &err) == LLM_OK);
+	CHECK(llm_seq_add(e, toks, 10, &p, &id, &err) == LLM_OK);
+	CHECK(llm_seq_add(e, toks, 10, &p, &id, &err) == LLM_ERR_FULL);
+	llm_engine_close(e);
+}
+
+int
+main(void)
+{
+	RUN(test_golden_gguf);
+	RUN(test_golden_converted);
+	RUN(test_logits_reference);
+	RUN(test_batch_invariance);
+	RUN(test_errors);
+	return unit_finish();
+}
