@@ -40,6 +40,12 @@ llm_status	llm_kv_pool_init(void *mem, size_t mem_size, size_t page_bytes,
 /* An already initialised pool at mem (NULL if mem holds none). */
 llm_kv_pool *llm_kv_pool_attach(void *mem);
 
+/*
+ * Bytes of caller memory that always hold a pool of n_pages pages of
+ * page_bytes, whatever the alignment of mem (0 on overflow).
+ */
+size_t		llm_kv_pool_mem_size(int32_t n_pages, size_t page_bytes);
+
 int32_t		llm_kv_n_pages(const llm_kv_pool *pool);
 int32_t		llm_kv_block_size(const llm_kv_pool *pool);
 size_t		llm_kv_page_bytes(const llm_kv_pool *pool);
@@ -73,6 +79,15 @@ typedef struct llm_block_table
 } llm_block_table;
 
 void		llm_bt_init(llm_block_table *bt);
+
+/*
+ * Append page at the end of the table (after a prefix-cache hit), taking
+ * over the caller's reference (e.g. the one llm_kv_lookup returned).  On
+ * LLM_ERR_NOMEM the table is unchanged and the caller keeps its reference.
+ * The caller then sets n_tokens (llm_bt_truncate or directly).
+ */
+llm_status	llm_bt_append_page(llm_kv_pool *pool, llm_block_table *bt,
+							   int32_t page, llm_error *err);
 
 /*
  * Make positions [pos, pos + n) writable: allocate missing pages; copy a
