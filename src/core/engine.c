@@ -52,6 +52,7 @@ typedef struct seq
 	llm_sampler *smp;
 	llm_seq_params params;
 	uint64_t	preempted_at;	/* step number of the last preemption */
+	llm_seq_id	leader;			/* llm_seq_add_n: share this one's prompt */
 	llm_error	err;
 } seq;
 
@@ -383,6 +384,42 @@ admit_prefix(llm_engine *e, seq *s)
 	s->bt.n_tokens = s->n_computed;
 }
 
+/* Recompute the hash chain of the first n_full pages of s. */
+static void
+rehash(llm_engine *e, seq *s, int n_full)
+{
+	int32_t		bs = e->cfg.kv_block_size;
+
+	s->n_hashed = 0;
+	s->last_hash = 0;
+	while (s->n_hashed < n_full)
+	{
+		s->last_hash = llm_kv_block_hash(s->last_hash, s->tokens + (size_t) s->n_hashed * bs,
+										 bs, e->model->key);
+		s->n_hashed++;
+	}
+}
+
+/*
+ * Share the leader's pages for all but the last prompt token, which s
+ * computes itself (writing into the shared page copies it first).
+ */
+static bool
+admit_fork(llm_engine *e, seq *s, seq *leader)
+{
+	llm_error	err;
+
+	if (llm_bt_fork(e->kv, &leader->bt, &s->bt, &err) != LLM_OK)
+	{
+		llm_bt_init(&s->bt);
+		return false;
+	}
+	llm_bt_truncate(e->kv, &s->bt, s->n_prompt - 1);
+	s->n_computed = s->n_prompt - 1;
+	rehash(e, s, s->n_computed / e->cfg.kv_block_size);
+	return true;
+}
+
 /* Publish the sequence's newly full pages in the prefix cache. */
 static void
 publish_pages(llm_engine *e, seq *s)
@@ -567,7 +604,19 @@ plan_step(llm_engine *e)
 
 		if (s->preempted_at == e->step)
 			continue;			/* not back in the step that evicted it */
+		if (s->leader != 0)
+		{
+			seq		   *l = seq_find(e, s->leader);
+
+			if (l && (l->state == LLM_SEQ_WAITING ||
+					  (l->state == LLM_SEQ_RUNNING && l->n_computed < s->n_prompt - 1)))
+				continue;		/* the leader has not computed the prompt yet */
+			s->leader = 0;
+			if (l && l->state == LLM_SEQ_RUNNING && admit_fork(e, s, l))
+				goto admitted;
+		}
 		admit_prefix(e, s);
+admitted:
 		s->state = LLM_SEQ_RUNNING;
 		pending = s->n_tokens - s->n_computed;
 		rows = pending < budget ? pending : budget;
@@ -661,6 +710,81 @@ llm_engine_step(llm_engine *e, int *n_processed, llm_error *err)
 	}
 	*n_processed = n;
 	return LLM_OK;
+}
+
+llm_status
+llm_seq_add_n(llm_engine *e, const int32_t *prompt, int n_prompt,
+			  const llm_seq_params *p, int n, llm_seq_id *ids, llm_error *err)
+{
+	int			free_slots = 0;
+	llm_status	rc;
+
+	if (n < 1 || n > e->cfg.max_seqs)
+		return llm_errorf(err, LLM_ERR_RANGE, "%d samples requested; between 1 and %d are possible",
+						  n, e->cfg.max_seqs);
+	for (int i = 0; i < e->cfg.max_seqs; i++)
+		free_slots += !e->seqs[i].used;
+	if (free_slots < n)
+		return llm_errorf(err, LLM_ERR_FULL, "%d sequence slots are free, %d are needed",
+						  free_slots, n);
+	for (int i = 0; i < n; i++)
+	{
+		llm_seq_params pi = *p;
+
+		pi.sampling.seed = p->sampling.seed + (uint64_t) i;
+		if ((rc = llm_seq_add(e, prompt, n_prompt, &pi, &ids[i], err)) != LLM_OK)
+		{
+			for (int j = 0; j < i; j++)
+				llm_seq_remove(e, ids[j]);
+			return rc;
+		}
+		if (i > 0 && n_prompt > 1)
+			seq_find(e, ids[i])->leader = ids[0];
+	}
+	return LLM_OK;
+}
+
+llm_status
+llm_seq_rollback(llm_engine *e, llm_seq_id id, int n, llm_error *err)
+{
+	seq		   *s = seq_find(e, id);
+	int32_t		bs = e->cfg.kv_block_size;
+
+	if (s == NULL)
+		return llm_errorf(err, LLM_ERR_INVALID_ARG, "no sequence %d", id);
+	if (s->state != LLM_SEQ_RUNNING && s->state != LLM_SEQ_WAITING)
+		return llm_errorf(err, LLM_ERR_INVALID_ARG, "sequence %d has finished", id);
+	if (n < 0 || n >= s->n_tokens)
+		return llm_errorf(err, LLM_ERR_RANGE, "cannot roll back %d of %d tokens", n, s->n_tokens);
+	s->n_tokens -= n;
+	if (s->n_prompt > s->n_tokens)
+		s->n_prompt = s->n_tokens;
+	if (s->n_taken > s->n_tokens - s->n_prompt)
+		s->n_taken = s->n_tokens - s->n_prompt;
+	if (s->n_computed > s->n_tokens - 1)
+		s->n_computed = s->n_tokens - 1;
+	llm_bt_truncate(e->kv, &s->bt, s->n_computed);
+	if (s->n_hashed > s->n_computed / bs)
+		rehash(e, s, s->n_computed / bs);
+	return LLM_OK;
+}
+
+bool
+llm_seq_get_info(const llm_engine *e, llm_seq_id id, llm_seq_info *info)
+{
+	seq		   *s = seq_find(e, id);
+
+	if (s == NULL)
+		return false;
+	info->state = s->state;
+	info->n_prompt = s->n_prompt;
+	info->n_generated = s->n_tokens - s->n_prompt;
+	info->n_computed = s->n_computed;
+	info->pages = s->bt.n_pages;
+	info->shared_pages = 0;
+	for (int i = 0; i < s->bt.n_pages; i++)
+		info->shared_pages += llm_kv_page_refcount(e->kv, s->bt.pages[i]) > 1;
+	return true;
 }
 
 bool

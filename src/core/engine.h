@@ -97,6 +97,35 @@ llm_status	llm_seq_add(llm_engine *e, const int32_t *prompt, int n_prompt,
 						const llm_seq_params *p, llm_seq_id *id,
 						llm_error *err);
 
+/*
+ * Queue n samples of one prompt (llm_generate_n).  The first sequence
+ * computes the prompt; the others wait for it, then share its KV pages
+ * (copy-on-write: the shared last page is copied when they write into it)
+ * and sample with seed + i.  ids receives n sequence ids.
+ */
+llm_status	llm_seq_add_n(llm_engine *e, const int32_t *prompt, int n_prompt,
+						  const llm_seq_params *p, int n, llm_seq_id *ids,
+						  llm_error *err);
+
+/*
+ * Forget the last n tokens of a running or waiting sequence (speculative
+ * decoding's rollback): its block table is truncated, pages past the new
+ * end are released.  At least the first token stays.
+ */
+llm_status	llm_seq_rollback(llm_engine *e, llm_seq_id id, int n, llm_error *err);
+
+typedef struct llm_seq_info
+{
+	llm_seq_state state;
+	int32_t		n_prompt;
+	int32_t		n_generated;
+	int32_t		n_computed;		/* positions with K/V in the cache */
+	int32_t		pages;			/* pages in its block table */
+	int32_t		shared_pages;	/* of which shared with other sequences */
+} llm_seq_info;
+
+bool		llm_seq_get_info(const llm_engine *e, llm_seq_id id, llm_seq_info *info);
+
 /* One scheduling step; returns the number of tokens processed in *n. */
 llm_status	llm_engine_step(llm_engine *e, int *n_processed, llm_error *err);
 

@@ -27,6 +27,9 @@
 
 #include "quant.h"
 
+/* Jobs below this many multiply-adds run on the calling thread alone. */
+#define SERIAL_WORK (256 * 1024)
+
 struct llm_fwd
 {
 	const llm_model *m;
@@ -251,7 +254,10 @@ matmul(llm_fwd *f, const float *x, int64_t ldx, int nt, int n_mats,
 		llm_quantize_row(dt, x + t * ldx, f->xq + t * rb, w0->cols);
 	j.xq = f->xq;
 	j.xq_stride = rb;
-	llm_pool_run(f->pool, mm_worker, &j);
+	if (w0->rows * w0->cols * nt * n_mats < SERIAL_WORK)
+		mm_worker(&j, 0, 1);	/* too small to pay for a hand-off */
+	else
+		llm_pool_run(f->pool, mm_worker, &j);
 }
 
 /* Same as matmul, but weights with different dot types run separately. */
@@ -480,7 +486,10 @@ llm_forward(llm_fwd *f, const llm_fwd_batch *b, float *logits, llm_error *err)
 			kv_store(f, kv_slot(f, b->bt[i], l, 1, b->pos[i]), v, f->kv_dim);
 		}
 
-		llm_pool_run(f->pool, att_worker, &aj);
+		if ((int64_t) n * hp->n_head * (b->pos[n - 1] + 1) * hp->head_dim < SERIAL_WORK)
+			att_worker(&aj, 0, 1);
+		else
+			llm_pool_run(f->pool, att_worker, &aj);
 		matmul(f, f->xb2, f->q_dim, n, 1, &L->wo, f->xb, NULL, NULL, NULL, NULL);
 		for (int i = 0; i < n; i++)
 			for (int64_t c = 0; c < dim; c++)

@@ -543,6 +543,116 @@ test_batch_invariance(void)
 	llm_engine_close(e);
 }
 
+/* Samples of llm_seq_add_n equal independent runs with seed + i. */
+static void
+test_samples_cow(void)
+{
+	char		path[1024];
+	llm_engine *e;
+	int32_t		prompt[37];
+	llm_seq_id	ids[4];
+	int32_t		got[4][40],
+				want[40];
+	llm_error	err;
+	llm_seq_params p = {.sampling = llm_sampling_default(),.max_new_tokens = 40};
+	int			max_shared = 0;
+
+	if (!unit_model_path(path, sizeof(path), "stories260K/stories260K.gguf"))
+		SKIP("stories260K.gguf absent");
+	prompt[0] = 1;
+	for (int i = 1; i < 37; i++)
+		prompt[i] = (int32_t) (259 + (i * 31) % 250);
+	p.sampling.temperature = 0.9f;
+	p.sampling.seed = 77;
+	e = open_model(path, 1, 8, 4 << 20, LLM_F16, 64);
+	CHECK(e != NULL);
+	if (e == NULL)
+		return;
+	CHECK(llm_seq_add_n(e, prompt, 37, &p, 4, ids, &err) == LLM_OK);
+	while (llm_engine_busy(e))
+	{
+		int			n;
+
+		CHECK(llm_engine_step(e, &n, &err) == LLM_OK);
+		for (int i = 1; i < 4; i++)
+		{
+			llm_seq_info info;
+
+			if (llm_seq_get_info(e, ids[i], &info) && info.shared_pages > max_shared)
+				max_shared = info.shared_pages;
+		}
+	}
+	CHECKF(max_shared >= 2, "samples shared at most %d pages with the first", max_shared);
+	for (int i = 0; i < 4; i++)
+		CHECK(llm_seq_take(e, ids[i], got[i], 40) == 40);
+	for (int i = 0; i < 4; i++)
+		llm_seq_remove(e, ids[i]);
+	for (int i = 0; i < 4; i++)
+	{
+		llm_seq_params pi = p;
+		llm_seq_id	id;
+
+		pi.sampling.seed = 77 + i;
+		CHECK(llm_seq_add(e, prompt, 37, &pi, &id, &err) == LLM_OK);
+		CHECK(run_all(e));
+		CHECK(llm_seq_take(e, id, want, 40) == 40);
+		llm_seq_remove(e, id);
+		CHECKF(memcmp(want, got[i], sizeof(want)) == 0, "sample %d differs from a lone run", i);
+	}
+	CHECK(memcmp(got[0], got[1], sizeof(want)) != 0);
+	llm_engine_close(e);
+}
+
+/* Rolling back the last tokens and decoding again gives the same tokens. */
+static void
+test_rollback(void)
+{
+	char		path[1024];
+	llm_engine *e;
+	int32_t		bos = 1,
+				straight[60],
+				part[60];
+	llm_seq_id	id;
+	llm_error	err;
+	llm_seq_params p = {.sampling = llm_sampling_default(),.max_new_tokens = 60};
+	int			n,
+				got = 0;
+
+	if (!unit_model_path(path, sizeof(path), "stories260K/stories260K.gguf"))
+		SKIP("stories260K.gguf absent");
+	e = open_model(path, 1, 2, 4 << 20, LLM_F16, 64);
+	CHECK(e != NULL);
+	if (e == NULL)
+		return;
+	CHECK(generate(e, &bos, 1, 60, straight) == 60);
+	CHECK(llm_seq_add(e, &bos, 1, &p, &id, &err) == LLM_OK);
+	/* decode 40 tokens, roll back 23 (across a page boundary), go on */
+	while (llm_engine_busy(e))
+	{
+		llm_seq_info info;
+
+		llm_seq_get_info(e, id, &info);
+		if (info.n_generated == 40)
+			break;
+		CHECK(llm_engine_step(e, &n, &err) == LLM_OK);
+	}
+	CHECK(llm_seq_rollback(e, id, 23, &err) == LLM_OK);
+	{
+		llm_seq_info info;
+
+		CHECK(llm_seq_get_info(e, id, &info));
+		CHECK(info.n_generated == 17);
+		CHECK(info.pages == (info.n_computed + 15) / 16);
+	}
+	CHECK(run_all(e));
+	got = llm_seq_take(e, id, part, 60);
+	CHECK(got == 60);
+	CHECKF(memcmp(part, straight, sizeof(straight)) == 0, "tokens after rollback differ");
+	CHECK(llm_seq_rollback(e, id, 1, &err) == LLM_ERR_INVALID_ARG);	/* finished */
+	llm_seq_remove(e, id);
+	llm_engine_close(e);
+}
+
 static void
 test_errors(void)
 {
@@ -585,6 +695,8 @@ main(void)
 	RUN(test_golden_converted);
 	RUN(test_logits_reference);
 	RUN(test_batch_invariance);
+	RUN(test_samples_cow);
+	RUN(test_rollback);
 	RUN(test_errors);
 	return unit_finish();
 }
