@@ -34,6 +34,7 @@ typedef struct options
 	bool		bos;
 	bool		no_bos;
 	bool		print_ids;
+	bool		sinks;
 	uint32_t	kv_type;
 	llm_sampling sampling;
 } options;
@@ -53,7 +54,7 @@ usage(void)
 	fprintf(stderr,
 			"usage: llm-cli [generate] -m MODEL.gguf -p PROMPT [-n N] [--temp T] [--seed S]\n"
 			"               [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
-			"               [--threads K] [--ctx N] [--kv-type f16|f32] [--no-bos] [--ids]\n"
+			"               [--threads K] [--ctx N] [--sinks] [--kv-type f16|f32] [--no-bos] [--ids]\n"
 			"       llm-cli bench -m MODEL.gguf [-p N_PROMPT] [-n N_GEN] [-t 1,2] [-r REPS]\n"
 			"       llm-cli tokenize -m MODEL.gguf -p TEXT [--bos]\n"
 			"       llm-cli logits -m MODEL.gguf (-p TEXT | --ids \"1 2 3\")\n"
@@ -191,6 +192,8 @@ parse_args(int argc, char **argv, options *o)
 			else
 				ok = false;
 		}
+		else if (!strcmp(a, "--sinks"))
+			o->sinks = true;
 		else if (!strcmp(a, "--bos"))
 			o->bos = true;
 		else if (!strcmp(a, "--no-bos"))
@@ -291,7 +294,8 @@ cmd_generate(const options *o)
 	}
 	sp.sampling = o->sampling;
 	sp.max_new_tokens = o->n_predict;
-	if (n_prompt + sp.max_new_tokens > llm_engine_n_ctx(e))
+	sp.overflow = o->sinks ? LLM_OVERFLOW_SINKS : LLM_OVERFLOW_ERROR;
+	if (!o->sinks && n_prompt + sp.max_new_tokens > llm_engine_n_ctx(e))
 		sp.max_new_tokens = llm_engine_n_ctx(e) - n_prompt;
 	sp.stop_at_eog = true;
 	if (llm_seq_add(e, prompt, n_prompt, &sp, &id, &err) != LLM_OK)

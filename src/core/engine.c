@@ -33,6 +33,7 @@
 #include "threadpool.h"
 
 #define ENGINE_MAX_SEQS 4096
+#define Min(a, b) ((a) < (b) ? (a) : (b))
 
 typedef struct seq
 {
@@ -44,7 +45,10 @@ typedef struct seq
 	int			n_tokens;
 	int			cap;
 	int			n_prompt;
-	int			n_computed;		/* positions whose K/V are in bt */
+	int			n_computed;		/* tokens whose K/V are (or were) in bt */
+	int			shift;			/* tokens dropped after the sink page:
+								 * token i >= sink sits at cache position
+								 * i - shift */
 	int			n_taken;		/* generated tokens handed out */
 	llm_block_table bt;
 	int			n_hashed;		/* leading pages published/looked up */
@@ -291,7 +295,21 @@ llm_seq_add(llm_engine *e, const int32_t *prompt, int n_prompt,
 		return llm_errorf(err, LLM_ERR_INVALID_ARG, "the prompt has no tokens");
 	if (p->max_new_tokens < 0)
 		return llm_errorf(err, LLM_ERR_INVALID_ARG, "max_new_tokens must not be negative");
-	if ((int64_t) n_prompt + p->max_new_tokens > e->n_ctx)
+	if (p->overflow == LLM_OVERFLOW_SINKS)
+	{
+		if (e->n_ctx < 4 * e->cfg.kv_block_size)
+			return llm_errorf(err, LLM_ERR_RANGE,
+							  "attention sinks need a context of at least 4 kv pages (%d tokens)",
+							  4 * e->cfg.kv_block_size);
+		if (n_prompt > e->n_ctx)
+			return llm_errorf(err, LLM_ERR_RANGE,
+							  "prompt of %d tokens exceeds the context of %d tokens",
+							  n_prompt, e->n_ctx);
+		if ((int64_t) n_prompt + p->max_new_tokens > INT32_MAX / 2)
+			return llm_errorf(err, LLM_ERR_RANGE, "max_new_tokens %d is too large",
+							  p->max_new_tokens);
+	}
+	else if ((int64_t) n_prompt + p->max_new_tokens > e->n_ctx)
 		return llm_errorf(err, LLM_ERR_RANGE,
 						  "prompt of %d tokens plus %d new tokens exceeds the context of %d tokens",
 						  n_prompt, p->max_new_tokens, e->n_ctx);
@@ -426,6 +444,8 @@ publish_pages(llm_engine *e, seq *s)
 {
 	int32_t		bs = e->cfg.kv_block_size;
 
+	if (s->shift > 0)
+		return;					/* shifted keys are not the prefix's keys */
 	while ((s->n_hashed + 1) * bs <= s->n_computed)
 	{
 		uint64_t	h = llm_kv_block_hash(s->last_hash, s->tokens + (size_t) s->n_hashed * bs,
@@ -444,6 +464,7 @@ preempt(llm_engine *e, seq *s)
 	llm_bt_release(e->kv, &s->bt);
 	llm_bt_init(&s->bt);
 	s->n_computed = 0;
+	s->shift = 0;
 	s->n_hashed = 0;
 	s->state = LLM_SEQ_WAITING;
 	s->preempted_at = e->step;
@@ -509,7 +530,7 @@ reserve_pages(llm_engine *e, seq *s, int rows, int *n_plan)
 	{
 		seq		   *victim;
 
-		if (llm_bt_prepare_write(e->kv, &s->bt, s->n_computed, rows, &err) == LLM_OK)
+		if (llm_bt_prepare_write(e->kv, &s->bt, s->n_computed - s->shift, rows, &err) == LLM_OK)
 			return true;
 		if (err.code != LLM_ERR_FULL)
 		{
@@ -540,6 +561,69 @@ reserve_pages(llm_engine *e, seq *s, int rows, int *n_plan)
 			}
 		preempt(e, victim);
 	}
+}
+
+/*
+ * Attention sinks: drop n_drop pages after the sink page (cache positions
+ * [bs, bs + n_drop * bs)), move the rest down and re-rotate their keys.
+ * Kept pages that are shared or cached are copied first (copy-on-write).
+ */
+static bool
+shift_out(llm_engine *e, seq *s, int n_drop)
+{
+	int32_t		bs = e->cfg.kv_block_size;
+	llm_block_table *bt = &s->bt;
+	llm_error	err;
+
+	for (int j = 1; j <= n_drop; j++)
+		llm_kv_page_unref(e->kv, bt->pages[j]);
+	memmove(&bt->pages[1], &bt->pages[1 + n_drop],
+			(size_t) (bt->n_pages - 1 - n_drop) * sizeof(int32_t));
+	bt->n_pages -= n_drop;
+	s->shift += n_drop * bs;
+	bt->n_tokens = s->n_computed - s->shift;
+	if (s->n_hashed > 1)
+		s->n_hashed = 1;		/* only the sink page keeps its prefix key */
+	if (bt->n_tokens > bs)
+	{
+		if (llm_bt_prepare_write(e->kv, bt, bs, bt->n_tokens - bs, &err) != LLM_OK)
+		{
+			seq_fail(e, s, &err);
+			return false;
+		}
+		llm_fwd_shift_keys(e->fwd, bt, bs, bt->n_tokens, n_drop * bs);
+	}
+	return true;
+}
+
+/*
+ * Rows of s to compute this step within budget.  With attention sinks,
+ * make room first when the rows would pass the end of the context: drop
+ * what is needed, but at least a quarter of the context, so shifts are rare.
+ */
+static int
+fit_rows(llm_engine *e, seq *s, int budget)
+{
+	int32_t		bs = e->cfg.kv_block_size;
+	int			pending = s->n_tokens - s->n_computed;
+	int			rows = pending < budget ? pending : budget;
+	int			cache = s->n_computed - s->shift;
+	int			n_drop;
+
+	if (s->params.overflow != LLM_OVERFLOW_SINKS)
+		return rows;
+	if (rows > e->n_ctx - 2 * bs)
+		rows = e->n_ctx - 2 * bs;
+	if (cache + rows <= e->n_ctx)
+		return rows;
+	n_drop = (cache + rows - e->n_ctx + bs - 1) / bs;
+	if (n_drop < e->n_ctx / 4 / bs)
+		n_drop = e->n_ctx / 4 / bs;
+	if (n_drop > (cache - bs) / bs)
+		n_drop = (cache - bs) / bs;
+	if (n_drop < 1 || !shift_out(e, s, n_drop))
+		return 0;
+	return rows;
 }
 
 /* Sequences in a given state sorted by arrival (small n: insertion sort). */
@@ -586,7 +670,8 @@ plan_step(llm_engine *e)
 
 			if (s->state != LLM_SEQ_RUNNING || (pass == 0) != (pending == 1))
 				continue;
-			rows = pending < budget ? pending : budget;
+			if ((rows = fit_rows(e, s, budget)) <= 0)
+				continue;
 			if (!reserve_pages(e, s, rows, &n_plan))
 				continue;
 			e->plan[n_plan] = s;
@@ -599,8 +684,7 @@ plan_step(llm_engine *e)
 	for (int i = 0; i < n && budget > 0; i++)
 	{
 		seq		   *s = cand[i];
-		int			pending,
-					rows;
+		int			rows;
 
 		if (s->preempted_at == e->step)
 			continue;			/* not back in the step that evicted it */
@@ -618,8 +702,8 @@ plan_step(llm_engine *e)
 		admit_prefix(e, s);
 admitted:
 		s->state = LLM_SEQ_RUNNING;
-		pending = s->n_tokens - s->n_computed;
-		rows = pending < budget ? pending : budget;
+		if ((rows = fit_rows(e, s, budget)) <= 0)
+			continue;
 		if (!reserve_pages(e, s, rows, &n_plan))
 		{
 			if (s->state == LLM_SEQ_FAILED)
@@ -676,7 +760,7 @@ llm_engine_step(llm_engine *e, int *n_processed, llm_error *err)
 		for (int r = 0; r < e->plan_rows[i]; r++)
 		{
 			e->b_tokens[n] = s->tokens[s->n_computed + r];
-			e->b_pos[n] = s->n_computed + r;
+			e->b_pos[n] = s->n_computed - s->shift + r;
 			e->b_bt[n] = &s->bt;
 			n++;
 		}
@@ -703,7 +787,7 @@ llm_engine_step(llm_engine *e, int *n_processed, llm_error *err)
 		bool		last = s->n_computed + e->plan_rows[i] == s->n_tokens;
 
 		s->n_computed += e->plan_rows[i];
-		s->bt.n_tokens = s->n_computed;
+		s->bt.n_tokens = s->n_computed - s->shift;
 		publish_pages(e, s);
 		if (last)
 			sample_next(e, s, e->logits + (size_t) n_logits++ * e->model->hp.n_vocab);
@@ -756,6 +840,9 @@ llm_seq_rollback(llm_engine *e, llm_seq_id id, int n, llm_error *err)
 		return llm_errorf(err, LLM_ERR_INVALID_ARG, "sequence %d has finished", id);
 	if (n < 0 || n >= s->n_tokens)
 		return llm_errorf(err, LLM_ERR_RANGE, "cannot roll back %d of %d tokens", n, s->n_tokens);
+	if (s->shift > 0 && Min(s->n_computed, s->n_tokens - n - 1) - s->shift < bs)
+		return llm_errorf(err, LLM_ERR_RANGE,
+						  "cannot roll back past the attention-sink context shift");
 	s->n_tokens -= n;
 	if (s->n_prompt > s->n_tokens)
 		s->n_prompt = s->n_tokens;
@@ -763,7 +850,7 @@ llm_seq_rollback(llm_engine *e, llm_seq_id id, int n, llm_error *err)
 		s->n_taken = s->n_tokens - s->n_prompt;
 	if (s->n_computed > s->n_tokens - 1)
 		s->n_computed = s->n_tokens - 1;
-	llm_bt_truncate(e->kv, &s->bt, s->n_computed);
+	llm_bt_truncate(e->kv, &s->bt, s->n_computed - s->shift);
 	if (s->n_hashed > s->n_computed / bs)
 		rehash(e, s, s->n_computed / bs);
 	return LLM_OK;

@@ -81,11 +81,25 @@ typedef enum llm_seq_state
 	LLM_SEQ_FAILED = 3			/* see llm_seq_error() */
 } llm_seq_state;
 
+/*
+ * What happens when a sequence would outgrow the context:
+ *   ERROR  llm_seq_add refuses prompt + max_new_tokens > n_ctx;
+ *   SINKS  StreamingLLM: the first page (the attention sink) stays, the
+ *          oldest pages after it are dropped and the kept keys re-rotated
+ *          to their new positions, so generation runs past the context.
+ */
+typedef enum llm_overflow
+{
+	LLM_OVERFLOW_ERROR = 0,
+	LLM_OVERFLOW_SINKS = 1
+} llm_overflow;
+
 typedef struct llm_seq_params
 {
 	llm_sampling sampling;
 	int32_t		max_new_tokens;
 	bool		stop_at_eog;	/* stop on end-of-generation tokens */
+	llm_overflow overflow;
 } llm_seq_params;
 
 /*

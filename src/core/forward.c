@@ -408,6 +408,59 @@ att_worker(void *arg, int ith, int nth)
 	}
 }
 
+void
+llm_fwd_shift_keys(llm_fwd *f, const llm_block_table *bt, int32_t from,
+				   int32_t to, int32_t delta)
+{
+	const llm_hparams *hp = &f->m->hp;
+	int			half = hp->n_rot / 2;
+	float	   *c = malloc(sizeof(float) * half * 2);
+	float	   *k = malloc(sizeof(float) * f->kv_dim);
+
+	if (c == NULL || k == NULL)
+	{
+		free(c);
+		free(k);
+		return;
+	}
+	for (int i = 0; i < half; i++)
+	{
+		float		theta = -(float) delta * hp->rope_freq_scale * f->rope_inv[i];
+
+		c[2 * i] = cosf(theta);
+		c[2 * i + 1] = sinf(theta);
+	}
+	for (int l = 0; l < hp->n_layer; l++)
+		for (int32_t p = from; p < to; p++)
+		{
+			void	   *slot = kv_slot(f, bt, l, 0, p);
+
+			if (f->kv_type == LLM_F32)
+				memcpy(k, slot, sizeof(float) * f->kv_dim);
+			else
+				for (int64_t i = 0; i < f->kv_dim; i++)
+					k[i] = llm_f16_to_f32(((uint16_t *) slot)[i]);
+			for (int h = 0; h < hp->n_head_kv; h++)
+			{
+				float	   *vec = k + h * hp->head_dim;
+
+				for (int i = 0; i < half; i++)
+				{
+					int			a = hp->rope_style == LLM_ROPE_NORM ? 2 * i : i;
+					int			b = hp->rope_style == LLM_ROPE_NORM ? 2 * i + 1 : i + half;
+					float		x0 = vec[a],
+								x1 = vec[b];
+
+					vec[a] = x0 * c[2 * i] - x1 * c[2 * i + 1];
+					vec[b] = x0 * c[2 * i + 1] + x1 * c[2 * i];
+				}
+			}
+			kv_store(f, slot, k, f->kv_dim);
+		}
+	free(c);
+	free(k);
+}
+
 /* ---- the pass ---- */
 
 /* Check that every row's position and pages are usable. */

@@ -38,6 +38,14 @@ typedef struct llm_fwd_batch
 	const int32_t *logit_rows;	/* (n_logits) batch row indexes */
 } llm_fwd_batch;
 
+/*
+ * Re-rotate the keys of cache positions [from, to) of bt as if each sat
+ * delta positions earlier (the context shift of attention sinks).  The
+ * pages must be writable (not shared).
+ */
+void		llm_fwd_shift_keys(llm_fwd *f, const llm_block_table *bt,
+							   int32_t from, int32_t to, int32_t delta);
+
 /* Run the batch; logits is (n_logits, n_vocab). */
 llm_status	llm_forward(llm_fwd *f, const llm_fwd_batch *b, float *logits,
 						llm_error *err);

@@ -653,6 +653,63 @@ test_rollback(void)
 	llm_engine_close(e);
 }
 
+/* Attention sinks: generation runs past a 64-token context. */
+static void
+test_sinks(void)
+{
+	char		path[1024];
+	llm_engine_config cfg = llm_engine_config_default();
+	llm_engine *e;
+	llm_error	err;
+	llm_seq_id	id;
+	int32_t		bos = 1,
+				out[300],
+				golden[256];
+	llm_seq_params p = {.sampling = llm_sampling_default(),.max_new_tokens = 300,
+	.overflow = LLM_OVERFLOW_SINKS};
+	int			max_pages = 0,
+				n;
+
+	if (!unit_model_path(path, sizeof(path), "stories260K/stories260K.gguf") ||
+		read_golden(golden, 256) != 200)
+		SKIP("stories260K absent");
+	cfg.model_path = path;
+	cfg.n_ctx = 64;
+	cfg.max_seqs = 2;
+	cfg.kv_mem_size = 1 << 20;
+	cfg.kv_type = LLM_F32;
+	CHECK(llm_engine_open(&cfg, &e, &err) == LLM_OK);
+	if (e == NULL)
+		return;
+	p.overflow = LLM_OVERFLOW_ERROR;
+	CHECK(llm_seq_add(e, &bos, 1, &p, &id, &err) == LLM_ERR_RANGE);
+	p.overflow = LLM_OVERFLOW_SINKS;
+	CHECK(llm_seq_add(e, &bos, 1, &p, &id, &err) == LLM_OK);
+	while (llm_engine_busy(e))
+	{
+		llm_seq_info info;
+
+		CHECK(llm_engine_step(e, &n, &err) == LLM_OK);
+		if (llm_seq_get_info(e, id, &info) && info.pages > max_pages)
+			max_pages = info.pages;
+	}
+	CHECKF(llm_seq_status(e, id) == LLM_SEQ_DONE, "state %d: %s", llm_seq_status(e, id),
+		   llm_seq_error(e, id)->msg);
+	CHECK(llm_seq_take(e, id, out, 300) == 300);
+	CHECKF(max_pages <= 4, "held %d pages in a 4-page context", max_pages);
+	/* until the first shift (63 new tokens fill 64 positions) it is plain */
+	CHECK(memcmp(out, golden, 63 * sizeof(int32_t)) == 0);
+	for (int i = 0; i < 300; i++)
+		CHECK(out[i] >= 0 && out[i] < 512);
+	llm_seq_remove(e, id);
+	/* the shared sink page was not modified: a fresh run hits the cache */
+	p.overflow = LLM_OVERFLOW_ERROR;
+	p.max_new_tokens = 60;
+	CHECK(generate(e, &bos, 1, 60, out) == 60);
+	CHECK(memcmp(out, golden, 60 * sizeof(int32_t)) == 0);
+	llm_engine_close(e);
+}
+
 static void
 test_errors(void)
 {
@@ -697,6 +754,7 @@ main(void)
 	RUN(test_batch_invariance);
 	RUN(test_samples_cow);
 	RUN(test_rollback);
+	RUN(test_sinks);
 	RUN(test_errors);
 	return unit_finish();
 }
