@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "blas.h"
 #include "engine.h"
 #include "quant.h"
 
@@ -35,6 +36,7 @@ typedef struct options
 	bool		no_bos;
 	bool		print_ids;
 	bool		sinks;
+	int			blas;
 	uint32_t	kv_type;
 	llm_sampling sampling;
 } options;
@@ -55,7 +57,8 @@ usage(void)
 			"usage: llm-cli [generate] -m MODEL.gguf -p PROMPT [-n N] [--temp T] [--seed S]\n"
 			"               [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
 			"               [--threads K] [--ctx N] [--sinks] [--kv-type f16|f32] [--no-bos] [--ids]\n"
-			"       llm-cli bench -m MODEL.gguf [-p N_PROMPT] [-n N_GEN] [-t 1,2] [-r REPS]\n"
+			"               [--blas MIN_ROWS]  (prefill chunks of MIN_ROWS+ rows through OpenBLAS)\n"
+			"       llm-cli bench -m MODEL.gguf [-p N_PROMPT] [-n N_GEN] [-t 1,2] [-r REPS] [--blas N]\n"
 			"       llm-cli tokenize -m MODEL.gguf -p TEXT [--bos]\n"
 			"       llm-cli logits -m MODEL.gguf (-p TEXT | --ids \"1 2 3\")\n"
 			"       llm-cli info -m MODEL.gguf\n");
@@ -192,6 +195,11 @@ parse_args(int argc, char **argv, options *o)
 			else
 				ok = false;
 		}
+		else if (!strcmp(a, "--blas"))
+		{
+			NEEDV();
+			ok = parse_int(v, &o->blas);
+		}
 		else if (!strcmp(a, "--sinks"))
 			o->sinks = true;
 		else if (!strcmp(a, "--bos"))
@@ -234,6 +242,7 @@ open_engine(const options *o, int threads, int max_seqs)
 	cfg.max_seqs = max_seqs;
 	cfg.kv_type = o->kv_type;
 	cfg.kv_mem_size = 256u << 20;
+	cfg.blas_min_rows = o->blas;
 	if (llm_engine_open(&cfg, &e, &err) != LLM_OK)
 	{
 		fprintf(stderr, "llm-cli: %s\n", err.msg);
@@ -467,7 +476,7 @@ cmd_bench(const options *o)
 	char	   *copy = strdup(list);
 	char	   *save = NULL;
 
-	printf("| model | isa | threads | test | tokens/s |\n|---|---|---|---|---|\n");
+	printf("| model | isa | blas | threads | test | tokens/s |\n|---|---|---|---|---|---|\n");
 	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
 	{
 		int			threads;
@@ -533,10 +542,11 @@ cmd_bench(const options *o)
 			llm_seq_remove(e, id);
 		}
 		if (o->n_prompt_bench > 0)
-			printf("| %s | %s | %d | pp%d | %.2f |\n", info->name, quant_isa_name(quant_active_isa()),
+			printf("| %s | %s | %s | %d | pp%d | %.2f |\n", info->name,
+				   quant_isa_name(quant_active_isa()), o->blas ? llm_blas_core() : "off",
 				   threads, o->n_prompt_bench, median(pp, reps));
-		printf("| %s | %s | %d | tg%d | %.2f |\n", info->name, quant_isa_name(quant_active_isa()),
-			   threads, o->n_predict, median(tg, reps));
+		printf("| %s | %s | %s | %d | tg%d | %.2f |\n", info->name, quant_isa_name(quant_active_isa()),
+			   o->blas ? llm_blas_core() : "off", threads, o->n_predict, median(tg, reps));
 		fflush(stdout);
 		free(toks);
 		free(logits);

@@ -195,6 +195,18 @@ llm_engine_open(const llm_engine_config *cfg, llm_engine **out, llm_error *err)
 	if ((rc = llm_fwd_new(e->model, e->pool, e->kv, cfg->kv_type, cfg->max_batch_tokens,
 						  e->n_ctx, &e->fwd, err)) != LLM_OK)
 		goto fail;
+	if (cfg->blas_min_rows > 0)
+	{
+		llm_sgemm_nt_fn sgemm = llm_blas_load(err);
+
+		if (sgemm == NULL)
+		{
+			rc = err ? err->code : LLM_ERR_UNSUPPORTED;
+			goto fail;
+		}
+		if ((rc = llm_fwd_set_blas(e->fwd, sgemm, cfg->blas_min_rows, err)) != LLM_OK)
+			goto fail;
+	}
 
 	n_vocab = e->model->hp.n_vocab;
 	e->seqs = calloc(cfg->max_seqs, sizeof(seq));

@@ -40,6 +40,11 @@ typedef struct llm_engine_config
 								 * is NULL) */
 	int			kv_block_size;	/* tokens per page */
 	uint32_t	kv_type;		/* LLM_F16 or LLM_F32 (quant.h) */
+	/*
+	 * > 0: prefill chunks of at least this many rows use OpenBLAS sgemm
+	 * (loaded on demand, see blas.h); results then depend on batching.
+	 */
+	int			blas_min_rows;
 } llm_engine_config;
 
 llm_engine_config llm_engine_config_default(void);

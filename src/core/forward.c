@@ -29,6 +29,8 @@
 
 /* Jobs below this many multiply-adds run on the calling thread alone. */
 #define SERIAL_WORK (256 * 1024)
+/* Weight rows dequantized per sgemm call. */
+#define BLAS_ROWS 64
 
 struct llm_fwd
 {
@@ -54,6 +56,10 @@ struct llm_fwd
 	uint8_t    *xq;				/* quantized activations */
 	size_t		xq_row;			/* bytes per quantized row (max) */
 	float	   *scores;			/* (n_threads, max_ctx) */
+	llm_sgemm_nt_fn sgemm;		/* NULL: kernels only */
+	int			blas_min_rows;
+	float	   *blas_w;			/* (n_threads, BLAS_ROWS, max_cols) */
+	int64_t		max_cols;
 	float	   *rope_inv;		/* (n_rot / 2) inverse frequencies */
 };
 
@@ -119,6 +125,7 @@ llm_fwd_new(const llm_model *m, llm_pool *pool, llm_kv_pool *kv,
 	f->hb = alloc_scratch((size_t) max_tokens * hp->n_ff, sizeof(float), &ok);
 	f->hb2 = alloc_scratch((size_t) max_tokens * hp->n_ff, sizeof(float), &ok);
 	/* every dot type needs at most 4 bytes per element plus block headers */
+	f->max_cols = max_cols;
 	f->xq_row = ((size_t) max_cols * 4 + 256 + 63) & ~(size_t) 63;
 	f->xq = alloc_scratch((size_t) max_tokens, f->xq_row, &ok);
 	f->scores = alloc_scratch((size_t) llm_pool_size(pool) * max_ctx, sizeof(float), &ok);
@@ -150,7 +157,24 @@ llm_fwd_free(llm_fwd *f)
 	free(f->xq);
 	free(f->scores);
 	free(f->rope_inv);
+	free(f->blas_w);
 	free(f);
+}
+
+llm_status
+llm_fwd_set_blas(llm_fwd *f, llm_sgemm_nt_fn sgemm, int min_rows, llm_error *err)
+{
+	free(f->blas_w);
+	f->blas_w = NULL;
+	f->sgemm = NULL;
+	if (sgemm == NULL)
+		return LLM_OK;
+	f->blas_w = malloc(sizeof(float) * BLAS_ROWS * f->max_cols * llm_pool_size(f->pool));
+	if (f->blas_w == NULL)
+		return llm_errorf(err, LLM_ERR_NOMEM, "out of memory for blas buffers");
+	f->sgemm = sgemm;
+	f->blas_min_rows = min_rows < 1 ? 1 : min_rows;
+	return LLM_OK;
 }
 
 /* ---- element-wise pieces ---- */
@@ -237,6 +261,43 @@ mm_worker(void *arg, int ith, int nth)
 	}
 }
 
+typedef struct blas_job
+{
+	llm_fwd    *f;
+	const llm_weight *w;
+	const float *x;
+	int64_t		ldx;
+	int			nt;
+	float	   *y;
+} blas_job;
+
+/* Each thread: sgemm over its rows, dequantizing BLAS_ROWS at a time. */
+static void
+blas_worker(void *arg, int ith, int nth)
+{
+	blas_job   *j = arg;
+	const llm_weight *w = j->w;
+	float	   *buf = j->f->blas_w + (size_t) ith * BLAS_ROWS * j->f->max_cols;
+	int64_t		r0,
+				r1;
+
+	llm_pool_split(w->rows, BLAS_ROWS, ith, nth, &r0, &r1);
+	for (int64_t r = r0; r < r1; r += BLAS_ROWS)
+	{
+		int			n = (int) (r1 - r < BLAS_ROWS ? r1 - r : BLAS_ROWS);
+		const float *B = buf;
+
+		if (w->type == LLM_F32)
+			B = (const float *) ((const uint8_t *) w->data + r * w->row_bytes);
+		else
+			for (int i = 0; i < n; i++)
+				llm_dequantize_row(w->type, (const uint8_t *) w->data + (r + i) * w->row_bytes,
+								   buf + (size_t) i * w->cols, w->cols);
+		j->f->sgemm(j->nt, n, (int) w->cols, j->x, (int) j->ldx, B, (int) w->cols,
+					j->y + r, (int) w->rows);
+	}
+}
+
 /*
  * y_i = x W_i^T for up to three weights sharing the same input x (nt, cols)
  * and the same dot type.
@@ -249,6 +310,20 @@ matmul(llm_fwd *f, const float *x, int64_t ldx, int nt, int n_mats,
 	mm_job		j = {.n_mats = n_mats,.w = {w0, w1, w2},.y = {y0, y1, y2},.nt = nt};
 	llm_dtype	dt = llm_dot_type(w0->type);
 	size_t		rb = llm_row_bytes(dt, w0->cols);
+
+	if (f->sgemm && nt >= f->blas_min_rows)
+	{
+		const llm_weight *ws[3] = {w0, w1, w2};
+		float	   *ys[3] = {y0, y1, y2};
+
+		for (int i = 0; i < n_mats; i++)
+		{
+			blas_job	bj = {.f = f,.w = ws[i],.x = x,.ldx = ldx,.nt = nt,.y = ys[i]};
+
+			llm_pool_run(f->pool, blas_worker, &bj);
+		}
+		return;
+	}
 
 	for (int t = 0; t < nt; t++)
 		llm_quantize_row(dt, x + t * ldx, f->xq + t * rb, w0->cols);

@@ -13,6 +13,7 @@
 #ifndef LLM_CORE_FORWARD_H
 #define LLM_CORE_FORWARD_H
 
+#include "blas.h"
 #include "common.h"
 #include "kv.h"
 #include "model.h"
@@ -27,6 +28,13 @@ llm_status	llm_fwd_new(const llm_model *m, llm_pool *pool, llm_kv_pool *kv,
 						uint32_t kv_type, int max_tokens, int max_ctx,
 						llm_fwd **out, llm_error *err);
 void		llm_fwd_free(llm_fwd *f);
+
+/*
+ * Route matrix products of at least min_rows batch rows through sgemm
+ * (quantized weights are dequantized 64 rows at a time); NULL turns it off.
+ */
+llm_status	llm_fwd_set_blas(llm_fwd *f, llm_sgemm_nt_fn sgemm, int min_rows,
+							 llm_error *err);
 
 typedef struct llm_fwd_batch
 {

@@ -52,6 +52,9 @@ read_golden(int32_t *ids, int max)
 	return n;
 }
 
+/* > 0: engines opened by open_model route such prefill chunks to BLAS. */
+static int	blas_rows;
+
 static llm_engine *
 open_model(const char *path, int threads, int max_seqs, size_t kv_bytes,
 		   uint32_t kv_type, int batch)
@@ -66,6 +69,7 @@ open_model(const char *path, int threads, int max_seqs, size_t kv_bytes,
 	cfg.kv_mem_size = kv_bytes;
 	cfg.kv_type = kv_type;
 	cfg.max_batch_tokens = batch;
+	cfg.blas_min_rows = blas_rows;
 	if (llm_engine_open(&cfg, &e, &err) != LLM_OK)
 	{
 		fprintf(stderr, "open %s: %s\n", path, err.msg);
@@ -418,8 +422,8 @@ check_logits(const char *rel, double tol, int n_exact)
 				maxd = fabs(got[i] - want[i]);
 		CHECKF(maxd <= tol, "%s isa %s: max |logit diff| %g > %g", rel,
 			   quant_isa_name((llm_isa) isa), maxd, tol);
-		printf("logits %-45s %2d tokens %-7s max abs diff %.3g\n", rel, n_exact,
-			   quant_isa_name((llm_isa) isa), maxd);
+		printf("logits %-45s %2d tokens %-7s%s max abs diff %.3g\n", rel, n_exact,
+			   quant_isa_name((llm_isa) isa), blas_rows ? " blas" : "", maxd);
 		llm_engine_close(e);
 	}
 	free(want);
@@ -436,6 +440,10 @@ test_logits_reference(void)
 	/* quantized: same rounding of activations, before any rounding flip */
 	check_logits("babyllama-tok105/babyllama-tok105-Q8_0.gguf", 1e-4, 4);
 	check_logits("babyllama-tok105/babyllama-tok105-Q4_0.gguf", 1e-4, 4);
+	/* OpenBLAS sgemm for prefill (dequantized weights, F32 activations) */
+	blas_rows = 4;
+	check_logits("stories260K/stories260K.gguf", 1e-4, 24);
+	blas_rows = 0;
 	/* quantized vs F32 activations: the activation-rounding error */
 	check_logits("babyllama-tok105/babyllama-tok105-Q8_0.gguf", 0.25, 24);
 	check_logits("babyllama-tok105/babyllama-tok105-Q4_0.gguf", 0.25, 24);
