@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attn.h"
 #include "quant.h"
 
 /* Jobs below this many multiply-adds run on the calling thread alone. */
@@ -382,49 +383,6 @@ kv_store(const llm_fwd *f, void *dst, const float *src, int64_t n)
 	}
 }
 
-/* dot(q, K row) for one head of head_dim; K row stored as KV type. */
-static inline float
-kv_dot(const llm_fwd *f, const float *q, const void *k, int hd)
-{
-	float		s = 0;
-
-	if (f->kv_type == LLM_F32)
-	{
-		const float *kf = k;
-
-		for (int i = 0; i < hd; i++)
-			s += q[i] * kf[i];
-	}
-	else
-	{
-		const uint16_t *kh = k;
-
-		for (int i = 0; i < hd; i++)
-			s += q[i] * llm_f16_to_f32(kh[i]);
-	}
-	return s;
-}
-
-/* out += a * V row. */
-static inline void
-kv_axpy(const llm_fwd *f, float *out, float a, const void *v, int hd)
-{
-	if (f->kv_type == LLM_F32)
-	{
-		const float *vf = v;
-
-		for (int i = 0; i < hd; i++)
-			out[i] += a * vf[i];
-	}
-	else
-	{
-		const uint16_t *vh = v;
-
-		for (int i = 0; i < hd; i++)
-			out[i] += a * llm_f16_to_f32(vh[i]);
-	}
-}
-
 typedef struct att_job
 {
 	llm_fwd    *f;
@@ -443,6 +401,8 @@ att_worker(void *arg, int ith, int nth)
 	int			group = hp->n_head / hp->n_head_kv;
 	float	   *scores = f->scores + (size_t) ith * f->max_ctx;
 	float		scale = 1.0f / sqrtf((float) hd);
+	const llm_attn_ops *ops = llm_attn_get();
+	bool		f16 = f->kv_type == LLM_F16;
 	int64_t		lo,
 				hi;
 
@@ -464,7 +424,8 @@ att_worker(void *arg, int ith, int nth)
 		{
 			const uint8_t *k = (const uint8_t *) kv_slot(f, bt, j->layer, 0, p) + head_off;
 
-			scores[p] = kv_dot(f, q, k, hd) * scale;
+			scores[p] = (f16 ? ops->dot_f16(q, (const uint16_t *) k, hd) :
+						 ops->dot_f32(q, (const float *) k, hd)) * scale;
 			if (scores[p] > mx)
 				mx = scores[p];
 		}
@@ -478,7 +439,10 @@ att_worker(void *arg, int ith, int nth)
 		{
 			const uint8_t *v = (const uint8_t *) kv_slot(f, bt, j->layer, 1, p) + head_off;
 
-			kv_axpy(f, out, scores[p] / sum, v, hd);
+			if (f16)
+				ops->axpy_f16(out, scores[p] / sum, (const uint16_t *) v, hd);
+			else
+				ops->axpy_f32(out, scores[p] / sum, (const float *) v, hd);
 		}
 	}
 }
