@@ -313,8 +313,11 @@ cmd_generate(const options *o)
 		return 1;
 	}
 	llm_detok_init(&dt, v);
-	if (!o->print_ids && o->prompt)
+	if (!o->print_ids && o->prompt && o->prompt[0])
+	{
 		fputs(o->prompt, stdout);
+		dt.at_start = false;	/* the text goes on after the prompt */
+	}
 	t0 = now_s();
 	while (llm_engine_busy(e))
 	{

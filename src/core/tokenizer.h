@@ -7,8 +7,11 @@
  *   "gpt2"   byte-level BPE with ranked merges (tokenizer.ggml.merges) and a
  *            pre-tokenizer chosen by tokenizer.ggml.pre (gpt-2 default,
  *            llama3/llama-bpe, qwen2, deepseek-coder, ...).
- * Control and user-defined tokens (tokenizer.ggml.token_type 3 and 4) are
- * matched in the text only when parse_special is true.
+ * Control, user-defined and unknown tokens (tokenizer.ggml.token_type 3, 4
+ * and 2) are matched in the text only when parse_special is true (longest
+ * match first).  llm_tokenize adds EOS after the text when add_bos is true
+ * and tokenizer.ggml.add_eos_token says so.  A loaded vocabulary is
+ * read-only: any number of threads may use it at once.
  *
  * Detokenization streams: llm_detok holds back an incomplete UTF-8 sequence
  * until the token that completes it arrives, so every piece handed out is
@@ -40,6 +43,8 @@ bool		llm_vocab_add_bos(const llm_vocab *v);	/* add BOS by default */
 /* End of generation: eos, eot, or any token the metadata marks as such. */
 bool		llm_vocab_is_eog(const llm_vocab *v, int32_t tok);
 bool		llm_vocab_is_control(const llm_vocab *v, int32_t tok);
+/* Longest piece any token decodes to (sizes llm_detok_push buffers). */
+size_t		llm_vocab_max_piece(const llm_vocab *v);
 /* Raw token text as stored in the vocabulary (not NUL-terminated). */
 const char *llm_vocab_text(const llm_vocab *v, int32_t tok, size_t *len);
 
