@@ -80,7 +80,7 @@ FUZZ_CORE = $(filter-out %_amx.c,$(CORE_SRCS))
 
 build/fuzz/%: test/fuzz/%.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(dir $@)
-	$(CORE_CLANG) -std=gnu11 -g -O1 -Isrc/core -fsanitize=fuzzer,address,undefined \
+	$(CORE_CLANG) -std=gnu11 -g -O1 -Isrc/core -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 		$(FLAGS_AVX512) $< $(FUZZ_CORE) -o $@ $(CORE_LDLIBS)
 
 .PHONY: fuzz fuzz-run
@@ -94,3 +94,12 @@ fuzz-run: $(FUZZ_BINS)
 .PHONY: bench
 bench: core
 	test/bench/run.sh
+
+# bench_matmul (kernels)
+$(BUILD)/bench_matmul: test/bench/bench_matmul.c $(CORE_LIB)
+	$(CORE_CC) $(CORE_CFLAGS) $< -o $@ $(CORE_LIB) $(CORE_LDFLAGS) $(CORE_LDLIBS)
+
+# bandwidth (benchmarks): the memory read roofline for test/bench/engine_bench.sh
+$(BUILD)/bandwidth: test/bench/bandwidth.c
+	@mkdir -p $(dir $@)
+	$(CORE_CC) -std=gnu11 -O2 -g -pthread -Wall -Wextra $< -o $@ -lpthread

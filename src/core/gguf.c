@@ -709,6 +709,19 @@ gguf_get_str(const gguf_file *f, const char *key, gguf_str *out)
 	return true;
 }
 
+/* Float to integer without undefined behaviour: NaN 0, saturating. */
+static int64_t
+f64_to_i64(double x)
+{
+	if (x != x)
+		return 0;
+	if (x >= 9223372036854775807.0)
+		return INT64_MAX;
+	if (x <= -9223372036854775808.0)
+		return INT64_MIN;
+	return (int64_t) x;
+}
+
 int64_t
 gguf_arr_i64(const gguf_value *arr, uint64_t i)
 {
@@ -765,14 +778,14 @@ gguf_arr_i64(const gguf_value *arr, uint64_t i)
 				float		x;
 
 				memcpy(&x, p, 4);
-				return (int64_t) x;
+				return f64_to_i64(x);
 			}
 		case GGUF_TYPE_FLOAT64:
 			{
 				double		x;
 
 				memcpy(&x, p, 8);
-				return (int64_t) x;
+				return f64_to_i64(x);
 			}
 		default:
 			return 0;

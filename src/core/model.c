@@ -96,6 +96,13 @@ get_vector(llm_model *m, const char *name, int64_t n, bool required,
 	return LLM_OK;
 }
 
+/* double to float without undefined behaviour: out of range gives NaN. */
+static float
+to_float(double d)
+{
+	return fabs(d) <= 3.0e38 ? (float) d : NAN;
+}
+
 /* Read hyperparameters and check them for consistency. */
 static llm_status
 load_hparams(llm_model *m, llm_error *err)
@@ -139,14 +146,15 @@ load_hparams(llm_model *m, llm_error *err)
 	if (hp->n_rot > hp->head_dim || hp->n_rot % 2 != 0 || hp->head_dim % 2 != 0)
 		return llm_errorf(err, LLM_ERR_FORMAT,
 						  "model rope dimension %d does not fit head size %d", hp->n_rot, hp->head_dim);
-	hp->rope_theta = gguf_get_f64(m->gguf, akey(m, "rope.freq_base", key, sizeof(key)), &d) ? (float) d : 10000.0f;
-	hp->norm_eps = gguf_get_f64(m->gguf, akey(m, "attention.layer_norm_rms_epsilon", key, sizeof(key)), &d) ? (float) d : 1e-5f;
+	hp->rope_theta = gguf_get_f64(m->gguf, akey(m, "rope.freq_base", key, sizeof(key)), &d) ? to_float(d) : 10000.0f;
+	hp->norm_eps = gguf_get_f64(m->gguf, akey(m, "attention.layer_norm_rms_epsilon", key, sizeof(key)), &d) ? to_float(d) : 1e-5f;
 	hp->rope_freq_scale = 1.0f;
 	if (gguf_get_str(m->gguf, akey(m, "rope.scaling.type", key, sizeof(key)), &s) &&
 		gguf_str_eq(s, "linear") &&
 		gguf_get_f64(m->gguf, akey(m, "rope.scaling.factor", key, sizeof(key)), &d) && d > 0)
-		hp->rope_freq_scale = (float) (1.0 / d);
-	if (!(hp->rope_theta > 0) || !isfinite(hp->rope_theta) || !(hp->norm_eps > 0))
+		hp->rope_freq_scale = to_float(1.0 / d);
+	if (!(hp->rope_theta > 0) || !isfinite(hp->rope_theta) || !(hp->norm_eps > 0) ||
+		!isfinite(hp->norm_eps) || !(hp->rope_freq_scale > 0) || !isfinite(hp->rope_freq_scale))
 		return llm_errorf(err, LLM_ERR_FORMAT, "model has invalid rope base or norm epsilon");
 
 	emb = gguf_find_tensor(m->gguf, "token_embd.weight");

@@ -72,7 +72,13 @@ fz_walk_value(const gguf_value *v, int depth)
 			else
 			{
 				for (uint64_t i = 0; i < v->arr.n; i++)
-					fz_sink += (uint64_t) gguf_arr_i64(v, i) + (uint64_t) gguf_arr_f64(v, i);
+				{
+					double		d = gguf_arr_f64(v, i);
+					uint64_t	bits;
+
+					memcpy(&bits, &d, sizeof(bits));
+					fz_sink += (uint64_t) gguf_arr_i64(v, i) + bits;
+				}
 			}
 			break;
 		default:
