@@ -1,0 +1,637 @@
+/*
+ * quant_avx512.c — AVX-512 (F, BW, VL, DQ) + VNNI kernels.  Types not
+ * handled here keep their AVX2 kernels (quant.c layers the tables).
+ *
+ * Q8_0 and Q4_0 process tiles of 4 weight rows x up to 4 tokens, with two
+ * (Q8_0) or four (Q4_0) 32-element blocks per step: each weight block is
+ * loaded and decoded once per tile and each activation block once per
+ * token, and the scales are converted once per row or token.  The int8
+ * products use vpdpbusd, which multiplies unsigned by signed bytes:
+ *   Q8_0: w + 128 (w xor 0x80) is unsigned, and the accumulator starts at
+ *         -128 * sum(a) (per 4-element lane), so the sum is exactly w . a
+ *         for every int8 input, -128 included;
+ *   Q4_0: the nibble q is unsigned already; the accumulator starts at
+ *         -8 * sum(a), giving (q - 8) . a.
+ * Per-lane int32 sums are converted to float and scaled with a vector
+ * holding each lane's d_w * d_a.  Q4_0's activations, not its weights, are
+ * permuted to match the nibble order (see q4_0_tile).
+ *
+ * Q4_K and Q6_K take 64 values per vpmaddubsw and apply the sub-block
+ * scales with vpdpwssd; float weights use 16-wide FMAs, 4 rows at a time.
+ * Each weight row is prefetched QUANT_PREFETCH bytes ahead.
+ *
+ * This file also holds the weak default of quant_amx_kernels (quant_impl.h).
+ */
+#include "quant_impl.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define AI inline __attribute__((always_inline))
+#define QUANT_AVX512_ROWS 4
+/* How far ahead (bytes) each weight row is prefetched. */
+#define QUANT_PREFETCH 1024
+
+/* f16 scalar to float. */
+static AI float
+h2f(uint16_t h)
+{
+	return _cvtsh_ss(h);
+}
+
+/* Sum of the 8 lanes. */
+static AI float
+hsum8(__m256 v)
+{
+	__m128		s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+/* Driver and vec_dot of a family P with P_rows(n, nr, w, ws, a, out). */
+#define QUANT_AVX512_DRIVER(P) \
+static void \
+P##_rows4(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, float *out) \
+{ \
+	P##_rows(n, 4, w, ws, a, out); \
+} \
+static void \
+P##_rows1(int64_t n, const uint8_t *w, const uint8_t *a, float *out) \
+{ \
+	P##_rows(n, 1, w, 0, a, out); \
+} \
+static void \
+P##_dot(int64_t n, float *s, const void *w, const void *a) \
+{ \
+	P##_rows1(n, w, a, s); \
+} \
+static void \
+P##_matmul(int64_t n, const void *W, size_t ws, const void *A, size_t as, \
+		   int nt, float *y, int64_t ldy, int64_t r0, int64_t r1) \
+{ \
+	const uint8_t *Wb = W, *Ab = A; \
+	int64_t r = r0; \
+	for (; r + QUANT_AVX512_ROWS <= r1; r += QUANT_AVX512_ROWS) \
+		for (int t = 0; t < nt; t++) \
+			P##_rows4(n, Wb + r * ws, ws, Ab + t * as, y + t * ldy + r); \
+	for (; r < r1; r++) \
+		for (int t = 0; t < nt; t++) \
+			P##_rows1(n, Wb + r * ws, Ab + t * as, y + t * ldy + r); \
+}
+
+/* ---- float weights ------------------------------------------------------ */
+
+enum
+{
+	FW_F32, FW_F16, FW_BF16
+};
+
+/* 16 weights as floats. */
+static AI __m512
+fw_load16(const uint8_t *p, int kind)
+{
+	if (kind == FW_F32)
+		return _mm512_loadu_ps((const float *) p);
+	if (kind == FW_F16)
+		return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) p));
+	return _mm512_castsi512_ps(_mm512_slli_epi32(
+		_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *) p)), 16));
+}
+
+/* k (< 16) weights as floats, the rest zero. */
+static AI __m512
+fw_load_tail(const uint8_t *p, int k, int kind)
+{
+	__mmask16	m = (__mmask16) ((1u << k) - 1);
+
+	if (kind == FW_F32)
+		return _mm512_maskz_loadu_ps(m, p);
+	if (kind == FW_F16)
+		return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+	return _mm512_castsi512_ps(_mm512_slli_epi32(
+		_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+
+/* nr rows of float weights against float activations. */
+static AI void
+fw_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a,
+		float *out, const int kind)
+{
+	const float *x = (const float *) a;
+	const int	esz = kind == FW_F32 ? 4 : 2;
+	__m512		acc0[QUANT_AVX512_ROWS],
+				acc1[QUANT_AVX512_ROWS];
+	int64_t		j = 0;
+
+#pragma GCC unroll 4
+	for (int i = 0; i < nr; i++)
+		acc0[i] = acc1[i] = _mm512_setzero_ps();
+	for (; j + 32 <= n; j += 32)
+	{
+		__m512		a0 = _mm512_loadu_ps(x + j),
+					a1 = _mm512_loadu_ps(x + j + 16);
+
+#pragma GCC unroll 4
+		for (int i = 0; i < nr; i++)
+		{
+			const uint8_t *p = w + i * ws + j * esz;
+
+			_mm_prefetch((const char *) p + QUANT_PREFETCH, _MM_HINT_T0);
+			acc0[i] = _mm512_fmadd_ps(fw_load16(p, kind), a0, acc0[i]);
+			acc1[i] = _mm512_fmadd_ps(fw_load16(p + 16 * esz, kind), a1, acc1[i]);
+		}
+	}
+	for (; j < n; j += 16)
+	{
+		int			k = n - j < 16 ? (int) (n - j) : 16;
+		__m512		a0 = _mm512_maskz_loadu_ps((__mmask16) ((1u << k) - 1), x + j);
+
+#pragma GCC unroll 4
+		for (int i = 0; i < nr; i++)
+			acc0[i] = _mm512_fmadd_ps(k == 16 ? fw_load16(w + i * ws + j * esz, kind) :
+									  fw_load_tail(w + i * ws + j * esz, k, kind),
+									  a0, acc0[i]);
+	}
+#pragma GCC unroll 4
+	for (int i = 0; i < nr; i++)
+		out[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i], acc1[i]));
+}
+
+/* The float families (F32, F16, BF16) as row kernels. */
+static AI void
+f32_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a, float *out)
+{
+	fw_rows(n, nr, w, ws, a, out, FW_F32);
+}
+
+static AI void
+f16_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a, float *out)
+{
+	fw_rows(n, nr, w, ws, a, out, FW_F16);
+}
+
+static AI void
+bf16_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a, float *out)
+{
+	fw_rows(n, nr, w, ws, a, out, FW_BF16);
+}
+
+QUANT_AVX512_DRIVER(f32)
+QUANT_AVX512_DRIVER(f16)
+QUANT_AVX512_DRIVER(bf16)
+
+/* ---- Q8_0 / Q4_0 x Q8_0 --------------------------------------------------- */
+
+/*
+ * These two compute tiles of up to 4 rows x 4 tokens: each weight block is
+ * loaded and decoded once and multiplied with every token of the tile, and
+ * the scale of each row and each token is converted once per block group.
+ */
+#define QUANT_AVX512_TOKENS 4
+
+/*
+ * Driver of a tiled family P with P_tile(n, nr, ntk, w, ws, a, as, y, ldy)
+ * computing nr <= 4 rows x ntk <= 4 tokens into y[t * ldy + i].
+ */
+#define QUANT_AVX512_TILED_DRIVER(P) \
+static AI void \
+P##_tokens(int64_t n, const int nr, const uint8_t *w, size_t ws, \
+		   const uint8_t *A, size_t as, int nt, float *y, int64_t ldy) \
+{ \
+	int t = 0; \
+	for (; t + QUANT_AVX512_TOKENS <= nt; t += QUANT_AVX512_TOKENS) \
+		P##_tile(n, nr, QUANT_AVX512_TOKENS, w, ws, A + t * as, as, y + t * ldy, ldy); \
+	switch (nt - t) \
+	{ \
+		case 1: P##_tile(n, nr, 1, w, ws, A + t * as, as, y + t * ldy, ldy); break; \
+		case 2: P##_tile(n, nr, 2, w, ws, A + t * as, as, y + t * ldy, ldy); break; \
+		case 3: P##_tile(n, nr, 3, w, ws, A + t * as, as, y + t * ldy, ldy); break; \
+	} \
+} \
+static void \
+P##_rows4(int64_t n, const uint8_t *w, size_t ws, const uint8_t *A, size_t as, \
+		  int nt, float *y, int64_t ldy) \
+{ \
+	P##_tokens(n, 4, w, ws, A, as, nt, y, ldy); \
+} \
+static void \
+P##_rows1(int64_t n, const uint8_t *w, const uint8_t *A, size_t as, int nt, \
+		  float *y, int64_t ldy) \
+{ \
+	P##_tokens(n, 1, w, 0, A, as, nt, y, ldy); \
+} \
+static void \
+P##_dot(int64_t n, float *s, const void *w, const void *a) \
+{ \
+	P##_tile(n, 1, 1, w, 0, a, 0, s, 0); \
+} \
+static void \
+P##_matmul(int64_t n, const void *W, size_t ws, const void *A, size_t as, \
+		   int nt, float *y, int64_t ldy, int64_t r0, int64_t r1) \
+{ \
+	const uint8_t *Wb = W; \
+	int64_t r = r0; \
+	for (; r + QUANT_AVX512_ROWS <= r1; r += QUANT_AVX512_ROWS) \
+		P##_rows4(n, Wb + r * ws, ws, A, as, nt, y + r, ldy); \
+	for (; r < r1; r++) \
+		P##_rows1(n, Wb + r * ws, A, as, nt, y + r, ldy); \
+}
+
+/* [f16 h0, f16 h1] as floats in lanes 0, 1. */
+static AI __m128
+h2f_pair(uint16_t h0, uint16_t h1)
+{
+	return _mm_cvtph_ps(_mm_cvtsi32_si128((int) ((uint32_t) h0 | ((uint32_t) h1 << 16))));
+}
+
+/* Four f16 values as floats in lanes 0-3. */
+static AI __m128
+h2f_quad(uint16_t h0, uint16_t h1, uint16_t h2, uint16_t h3)
+{
+	uint64_t	v = (uint64_t) h0 | ((uint64_t) h1 << 16) | ((uint64_t) h2 << 32) |
+		((uint64_t) h3 << 48);
+
+	return _mm_cvtph_ps(_mm_cvtsi64_si128((long long) v));
+}
+
+/* Two 32-byte blocks in one register. */
+static AI __m512i
+load_pair(const int8_t *q0, const int8_t *q1)
+{
+	return _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *) q0)),
+							  _mm256_loadu_si256((const __m256i *) q1), 1);
+}
+
+/* Q8_0: two blocks per register, lanes 0-7 block 0 and 8-15 block 1. */
+static AI void
+q8_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
+		  const uint8_t *a, size_t as, float *y, int64_t ldy)
+{
+	const __m512i off = _mm512_set1_epi8((char) 0x80);
+	const __m512i sidx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+	const int64_t nb = n / 32;
+	__m512		acc[QUANT_AVX512_ROWS][QUANT_AVX512_TOKENS];
+	int64_t		b = 0;
+
+#pragma GCC unroll 4
+	for (int i = 0; i < nr; i++)
+#pragma GCC unroll 4
+		for (int t = 0; t < ntk; t++)
+			acc[i][t] = _mm512_setzero_ps();
+	for (; b + 2 <= nb; b += 2)
+	{
+		__m512i		wv[QUANT_AVX512_ROWS];
+		__m512		dw[QUANT_AVX512_ROWS];
+
+#pragma GCC unroll 4
+		for (int i = 0; i < nr; i++)
+		{
+			const quant_block_q8_0 *wb = (const quant_block_q8_0 *) (w + i * ws) + b;
+
+			_mm_prefetch((const char *) wb + QUANT_PREFETCH, _MM_HINT_T0);
+			wv[i] = _mm512_xor_si512(load_pair(wb[0].qs, wb[1].qs), off);
+			dw[i] = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(h2f_pair(wb[0].d, wb[1].d)));
+		}
+#pragma GCC unroll 4
+		for (int t = 0; t < ntk; t++)
+		{
+			const quant_block_q8_0 *ab = (const quant_block_q8_0 *) (a + t * as) + b;
+			__m512i		av = load_pair(ab[0].qs, ab[1].qs);
+			/* -128 * (sum of each 4 activations): undoes the xor 0x80 */
+			__m512i		ncorr = _mm512_sub_epi32(_mm512_setzero_si512(),
+												 _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, av));
+			__m512		da = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(h2f_pair(ab[0].d, ab[1].d)));
+
+#pragma GCC unroll 4
+			for (int i = 0; i < nr; i++)
+				acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(ncorr, wv[i], av)),
+											_mm512_mul_ps(dw[i], da), acc[i][t]);
+		}
+	}
+	if (b < nb)
+	{
+		/* the odd last block, in the low half */
+		const __mmask16 lo8 = 0x00FF;
+
+#pragma GCC unroll 4
+		for (int i = 0; i < nr; i++)
+		{
+			const quant_block_q8_0 *wb = (const quant_block_q8_0 *) (w + i * ws) + b;
+			__m512i		wv = _mm512_xor_si512(_mm512_zextsi256_si512(
+				_mm256_loadu_si256((const __m256i *) wb->qs)), off);
+			float		dw = h2f(wb->d);
+
+#pragma GCC unroll 4
+			for (int t = 0; t < ntk; t++)
+			{
+				const quant_block_q8_0 *ab = (const quant_block_q8_0 *) (a + t * as) + b;
+				__m512i		av = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *) ab->qs));
+				__m512i		ncorr = _mm512_sub_epi32(_mm512_setzero_si512(),
+													 _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, av));
+				__m512		p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(ncorr, wv, av));
+
+				acc[i][t] = _mm512_mask3_fmadd_ps(p, _mm512_set1_ps(dw * h2f(ab->d)),
+												  acc[i][t], lo8);
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int i = 0; i < nr; i++)
+#pragma GCC unroll 4
+		for (int t = 0; t < ntk; t++)
+			y[t * ldy + i] = _mm512_reduce_add_ps(acc[i][t]);
+}
+
+QUANT_AVX512_TILED_DRIVER(q8_0)
+
+/*
+ * Q4_0: four blocks per step.  Their 4 x 16 packed bytes fill one register
+ * whose low and high nibbles meet the activations rearranged as
+ * [a0 lo | a1 lo | a2 lo | a3 lo] and [a0 hi | ... | a3 hi]; 128-bit lane k
+ * then holds block k's partial sums.
+ */
+static AI void
+q4_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
+		  const uint8_t *a, size_t as, float *y, int64_t ldy)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0F);
+	const __m512i eight = _mm512_set1_epi8(8);
+	const __m512i sidx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+	const int64_t nb = n / 32;
+	__m512		acc[QUANT_AVX512_ROWS][QUANT_AVX512_TOKENS];
+	int64_t		b = 0;
+
+#pragma GCC unroll 4
+	for (int i = 0; i < nr; i++)
+#pragma GCC unroll 4
+		for (int t = 0; t < ntk; t++)
+			acc[i][t] = _mm512_setzero_ps();
+	for (; b + 4 <= nb; b += 4)
+	{
+		__m512i		lo[QUANT_AVX512_ROWS],
+					hi[QUANT_AVX512_ROWS];
+		__m512		dw[QUANT_AVX512_ROWS];
+
+#pragma GCC unroll 4
+		for (int i = 0; i < nr; i++)
+		{
+			const quant_block_q4_0 *wb = (const quant_block_q4_0 *) (w + i * ws) + b;
+			__m512i		z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *) wb[0].qs));
+
+			_mm_prefetch((const char *) wb + QUANT_PREFETCH, _MM_HINT_T0);
+			z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *) wb[1].qs), 1);
+			z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *) wb[2].qs), 2);
+			z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *) wb[3].qs), 3);
+			lo[i] = _mm512_and_si512(z, m4);
+			hi[i] = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+			dw[i] = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(
+				h2f_quad(wb[0].d, wb[1].d, wb[2].d, wb[3].d)));
+		}
+#pragma GCC unroll 4
+		for (int t = 0; t < ntk; t++)
+		{
+			const quant_block_q8_0 *ab = (const quant_block_q8_0 *) (a + t * as) + b;
+			__m512i		x01 = load_pair(ab[0].qs, ab[1].qs);
+			__m512i		x23 = load_pair(ab[2].qs, ab[3].qs);
+			__m512i		alo = _mm512_shuffle_i64x2(x01, x23, _MM_SHUFFLE(2, 0, 2, 0));
+			__m512i		ahi = _mm512_shuffle_i64x2(x01, x23, _MM_SHUFFLE(3, 1, 3, 1));
+			/* -8 * (sum of each 4 activations): the q - 8 offset */
+			__m512i		ncorr = _mm512_sub_epi32(_mm512_setzero_si512(),
+												 _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, alo),
+																	 eight, ahi));
+			__m512		da = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(
+				h2f_quad(ab[0].d, ab[1].d, ab[2].d, ab[3].d)));
+
+#pragma GCC unroll 4
+			for (int i = 0; i < nr; i++)
+				acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(
+					_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(ncorr, lo[i], alo), hi[i], ahi)),
+											_mm512_mul_ps(dw[i], da), acc[i][t]);
+		}
+	}
+	for (; b < nb; b++)
+	{
+		/* the last 1-3 blocks, one at a time in the low 256 bits */
+		const __mmask16 lo8 = 0x00FF;
+
+#pragma GCC unroll 4
+		for (int i = 0; i < nr; i++)
+		{
+			const quant_block_q4_0 *wb = (const quant_block_q4_0 *) (w + i * ws) + b;
+			__m128i		q = _mm_loadu_si128((const __m128i *) wb->qs);
+			__m512i		qq = _mm512_zextsi256_si512(_mm256_and_si256(
+				_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F)));
+			float		dw = h2f(wb->d);
+
+#pragma GCC unroll 4
+			for (int t = 0; t < ntk; t++)
+			{
+				const quant_block_q8_0 *ab = (const quant_block_q8_0 *) (a + t * as) + b;
+				__m512i		av = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *) ab->qs));
+				__m512i		ncorr = _mm512_sub_epi32(_mm512_setzero_si512(),
+													 _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, av));
+				__m512		p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(ncorr, qq, av));
+
+				acc[i][t] = _mm512_mask3_fmadd_ps(p, _mm512_set1_ps(dw * h2f(ab->d)),
+												  acc[i][t], lo8);
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int i = 0; i < nr; i++)
+#pragma GCC unroll 4
+		for (int t = 0; t < ntk; t++)
+			y[t * ldy + i] = _mm512_reduce_add_ps(acc[i][t]);
+}
+
+QUANT_AVX512_TILED_DRIVER(q4_0)
+
+/* ---- K-quants x Q8_K ------------------------------------------------------ */
+
+/* The 8 six-bit scales and mins of a Q4_K block as bytes (32-bit word ops). */
+static AI void
+q4_K_unpack(const uint8_t *packed, uint64_t *sc, uint64_t *mn)
+{
+	uint32_t	u0,
+				u1,
+				u2;
+
+	memcpy(&u0, packed, 4);
+	memcpy(&u1, packed + 4, 4);
+	memcpy(&u2, packed + 8, 4);
+	*sc = (uint64_t) (u0 & 0x3F3F3F3F) |
+		((uint64_t) ((u2 & 0x0F0F0F0F) | ((u0 >> 2) & 0x30303030)) << 32);
+	*mn = (uint64_t) (u1 & 0x3F3F3F3F) |
+		((uint64_t) (((u2 >> 4) & 0x0F0F0F0F) | ((u1 >> 2) & 0x30303030)) << 32);
+}
+
+/*
+ * Q4_K: each 32 packed bytes give 64 values [lo nibbles | hi nibbles] =
+ * sub-blocks 2c and 2c + 1, matching 64 consecutive activations.  vpmaddubsw
+ * makes int16 pair sums, vpdpwssd multiplies them by the sub-block scale
+ * (words 0-15: scale 2c, words 16-31: scale 2c + 1) and accumulates.
+ */
+static AI void
+q4_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a,
+		  float *out)
+{
+	const quant_block_q8_K *ab = (const quant_block_q8_K *) a;
+	const __m512i m4 = _mm512_set1_epi8(0x0F);
+	__m512		acc[QUANT_AVX512_ROWS];
+	__m256		macc[QUANT_AVX512_ROWS];
+
+#pragma GCC unroll 4
+	for (int i = 0; i < nr; i++)
+	{
+		acc[i] = _mm512_setzero_ps();
+		macc[i] = _mm256_setzero_ps();
+	}
+	for (int64_t b = 0; b < n / 256; b++)
+	{
+		__m256i		bsums = _mm256_loadu_si256((const __m256i *) ab[b].bsums);
+
+#pragma GCC unroll 4
+		for (int i = 0; i < nr; i++)
+		{
+			const quant_block_q4_K *wb = (const quant_block_q4_K *) (w + i * ws) + b;
+			uint64_t	scb,
+						mnb;
+			__m128i		mn8;
+			__m512i		sc16,
+						isum = _mm512_setzero_si512();
+
+			q4_K_unpack(wb->scales, &scb, &mnb);
+			mn8 = _mm_cvtsi64_si128((long long) mnb);
+			macc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(bsums,
+																		   _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn8, mn8)))),
+									  _mm256_set1_ps(ab[b].d * h2f(wb->dmin)), macc[i]);
+			sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long) scb)));
+			_mm_prefetch((const char *) wb + QUANT_PREFETCH, _MM_HINT_T0);
+			for (int c = 0; c < 4; c++)
+			{
+				__m256i		q = _mm256_loadu_si256((const __m256i *) (wb->qs + 32 * c));
+				__m512i		z = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q),
+																	_mm256_srli_epi16(q, 4), 1), m4);
+				__m512i		av = _mm512_loadu_si512(ab[b].qs + 64 * c);
+				/* words 2c | 2c + 1 of the scales in the low | high 256 bits */
+				__m512i		sel = _mm512_inserti64x4(
+					_mm512_set1_epi16((short) (((4 * c + 1) << 8) | (4 * c))),
+					_mm256_set1_epi16((short) (((4 * c + 3) << 8) | (4 * c + 2))), 1);
+
+				isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(z, av),
+										   _mm512_shuffle_epi8(sc16, sel));
+			}
+			acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(ab[b].d * h2f(wb->d)),
+									 _mm512_cvtepi32_ps(isum), acc[i]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int i = 0; i < nr; i++)
+		out[i] = _mm512_reduce_add_ps(acc[i]) - hsum8(macc[i]);
+}
+
+QUANT_AVX512_DRIVER(q4_K)
+
+/*
+ * Q6_K: per half block, [ql0 | ql1] low nibbles with qh bits 0-1 | 2-3
+ * give values 0-63 (q1 | q2), the high nibbles with qh bits 4-5 | 6-7 give
+ * q3 | q4; each 128-bit lane of the pair sums is then one 16-value
+ * sub-block, multiplied by its scale with vpdpwssd.  The -32 offset is
+ * applied once per block through the activation sums.
+ */
+static AI void
+q6_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a,
+		  float *out)
+{
+	const quant_block_q8_K *ab = (const quant_block_q8_K *) a;
+	const __m512i m4 = _mm512_set1_epi8(0x0F);
+	const __m512i m30 = _mm512_set1_epi8(0x30);
+	/* qh shifts: low 256 bits | high 256 bits */
+	const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+	const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+	/* word k of the 16 scales to 128-bit lane k of a register (4 selections) */
+	const __m512i sidx0 = _mm512_setr_epi32(0x00000000, 0x00000000, 0x00000000, 0x00000000,
+											0x00010001, 0x00010001, 0x00010001, 0x00010001,
+											0x00020002, 0x00020002, 0x00020002, 0x00020002,
+											0x00030003, 0x00030003, 0x00030003, 0x00030003);
+	const __m512i four = _mm512_set1_epi16(4);
+	__m512		acc[QUANT_AVX512_ROWS];
+
+#pragma GCC unroll 4
+	for (int i = 0; i < nr; i++)
+		acc[i] = _mm512_setzero_ps();
+	for (int64_t b = 0; b < n / 256; b++)
+	{
+		__m256i		bsums = _mm256_loadu_si256((const __m256i *) ab[b].bsums);
+
+#pragma GCC unroll 4
+		for (int i = 0; i < nr; i++)
+		{
+			const quant_block_q6_K *wb = (const quant_block_q6_K *) (w + i * ws) + b;
+			__m256i		sc16y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) wb->scales));
+			__m512i		sc16 = _mm512_castsi256_si512(sc16y);
+			__m256i		corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, sc16y), 5);
+			__m512i		isum = _mm512_setzero_si512();
+			__m512i		idx = sidx0;
+
+			_mm_prefetch((const char *) wb + QUANT_PREFETCH, _MM_HINT_T0);
+			for (int h = 0; h < 2; h++)
+			{
+				__m512i		ql = _mm512_loadu_si512(wb->ql + 64 * h);
+				__m256i		qhy = _mm256_loadu_si256((const __m256i *) (wb->qh + 32 * h));
+				__m512i		qh = _mm512_inserti64x4(_mm512_castsi256_si512(qhy), qhy, 1);
+				__m512i		q12 = _mm512_or_si512(_mm512_and_si512(ql, m4),
+												  _mm512_and_si512(_mm512_sllv_epi16(qh, shl), m30));
+				__m512i		q34 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+												  _mm512_and_si512(_mm512_srlv_epi16(qh, shr), m30));
+				__m512i		a12 = _mm512_loadu_si512(ab[b].qs + 128 * h);
+				__m512i		a34 = _mm512_loadu_si512(ab[b].qs + 128 * h + 64);
+
+				isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q12, a12),
+										   _mm512_permutexvar_epi16(idx, sc16));
+				idx = _mm512_add_epi16(idx, four);
+				isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q34, a34),
+										   _mm512_permutexvar_epi16(idx, sc16));
+				idx = _mm512_add_epi16(idx, four);
+			}
+			acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(ab[b].d * h2f(wb->d)),
+									 _mm512_cvtepi32_ps(_mm512_sub_epi32(isum,
+																		 _mm512_zextsi256_si512(corr))),
+									 acc[i]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int i = 0; i < nr; i++)
+		out[i] = _mm512_reduce_add_ps(acc[i]);
+}
+
+QUANT_AVX512_DRIVER(q6_K)
+
+/* Default when quant_amx.c is not linked in: the AVX-512 kernels stay. */
+__attribute__((weak)) void
+quant_amx_kernels(quant_kernels *k)
+{
+	(void) k;
+}
+
+/* Install the AVX-512 kernels. */
+void
+quant_avx512_kernels(quant_kernels *k)
+{
+	k[LLM_F32].dot = f32_dot;
+	k[LLM_F32].matmul = f32_matmul;
+	k[LLM_F16].dot = f16_dot;
+	k[LLM_F16].matmul = f16_matmul;
+	k[LLM_BF16].dot = bf16_dot;
+	k[LLM_BF16].matmul = bf16_matmul;
+	k[LLM_Q8_0].dot = q8_0_dot;
+	k[LLM_Q8_0].matmul = q8_0_matmul;
+	k[LLM_Q4_0].dot = q4_0_dot;
+	k[LLM_Q4_0].matmul = q4_0_matmul;
+	k[LLM_Q4_K].dot = q4_K_dot;
+	k[LLM_Q4_K].matmul = q4_K_matmul;
+	k[LLM_Q6_K].dot = q6_K_dot;
+	k[LLM_Q6_K].matmul = q6_K_matmul;
+}
