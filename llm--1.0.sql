@@ -120,3 +120,78 @@ REVOKE EXECUTE ON FUNCTION llm_generate_stream(text, int, float8, float8, int, f
 REVOKE EXECUTE ON FUNCTION llm_chat(jsonb, int, float8, float8, int, float8, bigint, text[], text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION llm_model_info() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION llm_stats() FROM PUBLIC;
+
+-- ---- paged KV cache (sql_kv.c) ---------------------------------------------
+
+CREATE FUNCTION llm_generate_n(
+	prompt text,
+	n int,
+	max_tokens int DEFAULT NULL,
+	temperature float8 DEFAULT 0.8,
+	top_p float8 DEFAULT 1,
+	top_k int DEFAULT 0,
+	min_p float8 DEFAULT 0,
+	seed bigint DEFAULT NULL)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'llm_sql_generate_n'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 4;
+
+COMMENT ON FUNCTION llm_generate_n(text, int, int, float8, float8, int, float8, bigint) IS
+'n sampled continuations of prompt, one row each in sample order; the samples share the prompt''s KV cache pages (copy-on-write), and with a seed sample i equals llm_generate(prompt, ..., seed => seed + i)';
+
+CREATE FUNCTION llm_kv_cache()
+RETURNS TABLE(
+	pages_total bigint,
+	pages_used bigint,
+	pages_cached bigint,
+	pages_free bigint,
+	page_bytes bigint,
+	bytes_total bigint,
+	bytes_used bigint,
+	usage_percent float8,
+	internal_fragmentation_percent float8,
+	prefix_queries bigint,
+	prefix_hits bigint,
+	prefix_hit_rate float8,
+	evictions bigint,
+	preemptions bigint)
+AS 'MODULE_PATHNAME', 'llm_sql_kv_cache'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 1;
+
+COMMENT ON FUNCTION llm_kv_cache() IS
+'the paged KV cache after the worker''s last step: pages used by sequences, cached for prefix reuse and free; wasted slots of used pages; prefix-cache, eviction and preemption counters';
+
+CREATE VIEW llm_kv_cache AS SELECT * FROM llm_kv_cache();
+
+COMMENT ON VIEW llm_kv_cache IS
+'the paged KV cache (one row): pages used, cached and free, bytes, usage and internal fragmentation percentages, prefix-cache hit rate, evictions, preemptions';
+
+CREATE FUNCTION llm_requests()
+RETURNS TABLE(
+	pid int,
+	database_oid oid,
+	state text,
+	samples int,
+	prompt_tokens int,
+	generated_tokens int,
+	pages int,
+	shared_pages int,
+	started_at timestamptz)
+AS 'MODULE_PATHNAME', 'llm_sql_requests'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 32;
+
+COMMENT ON FUNCTION llm_requests() IS
+'one row per generation waiting for or running in the llm worker, with its KV cache pages';
+
+CREATE VIEW llm_requests AS
+	SELECT r.pid, d.datname AS database, r.state, r.samples, r.prompt_tokens,
+		   r.generated_tokens, r.pages, r.shared_pages, r.started_at
+	  FROM llm_requests() r
+	  LEFT JOIN pg_catalog.pg_database d ON d.oid = r.database_oid;
+
+COMMENT ON VIEW llm_requests IS
+'generations waiting or running, across all databases: backend pid, database, state (waiting or running), samples, prompt and generated tokens, KV pages held and how many of them are shared, submission time';
+
+REVOKE EXECUTE ON FUNCTION llm_generate_n(text, int, int, float8, float8, int, float8, bigint) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION llm_kv_cache() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION llm_requests() FROM PUBLIC;

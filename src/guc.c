@@ -5,7 +5,8 @@
  * pool) and are read once, in the postmaster.  PGC_SIGHUP settings are
  * re-read by the worker on reload: a changed llm.model, llm.threads or
  * llm.max_batch_tokens makes it fail in-flight requests and reopen the
- * engine.  llm.max_new_tokens is the per-session default of max_tokens.
+ * engine.  llm.max_new_tokens and llm.context_overflow are per-session
+ * defaults that travel with each request.
  */
 #include "postgres.h"
 
@@ -26,10 +27,18 @@ int			llm_guc_kv_cache_size_mb = LLM_KV_CACHE_MB_DEFAULT;
 int			llm_guc_kv_block_size = LLM_KV_BLOCK_SIZE_DEFAULT;
 int			llm_guc_kv_cache_type = LLM_KV_CACHE_F16;
 int			llm_guc_max_batch_tokens = LLM_MAX_BATCH_TOKENS_DEFAULT;
+int			llm_guc_context_overflow = LLM_CONTEXT_OVERFLOW_ERROR;
 
 static const struct config_enum_entry kv_cache_type_options[] = {
 	{"f16", LLM_KV_CACHE_F16, false},
 	{"f32", LLM_KV_CACHE_F32, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry context_overflow_options[] = {
+	{"error", LLM_CONTEXT_OVERFLOW_ERROR, false},
+	{"truncate", LLM_CONTEXT_OVERFLOW_TRUNCATE, false},
+	{"sinks", LLM_CONTEXT_OVERFLOW_SINKS, false},
 	{NULL, 0, false}
 };
 
@@ -83,6 +92,16 @@ LlmGucInit(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("llm.context_overflow",
+							 "What a prompt too long for the context does.",
+							 "error raises SQLSTATE 54000; truncate keeps the BOS token and the prompt's last tokens, so that prompt and max_tokens fit the context; sinks keeps the first KV page and drops the oldest pages after it (StreamingLLM), so generation can run past the context.",
+							 &llm_guc_context_overflow,
+							 LLM_CONTEXT_OVERFLOW_ERROR,
+							 context_overflow_options,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	/*
 	 * Settings that size shared memory exist only when preloaded: after

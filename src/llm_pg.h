@@ -14,6 +14,7 @@
  *   sql_tokenize.c   llm_tokenize, llm_detokenize
  *   sql_chat.c       llm_chat
  *   sql_info.c       llm_model_info, llm_stats
+ *   sql_kv.c         llm_generate_n, llm_kv_cache, llm_requests
  *
  * Nothing here is included by src/core: the engine never sees PostgreSQL.
  */
@@ -57,6 +58,15 @@
 #define LLM_MAX_BATCH_TOKENS_MIN	1
 #define LLM_MAX_BATCH_TOKENS_MAX	65536
 
+/* llm.context_overflow: what an over-long prompt does */
+typedef enum LlmContextOverflow
+{
+	LLM_CONTEXT_OVERFLOW_ERROR = 0,		/* ERROR 54000 */
+	LLM_CONTEXT_OVERFLOW_TRUNCATE = 1,	/* keep BOS and the last tokens */
+	LLM_CONTEXT_OVERFLOW_SINKS = 2	/* attention sinks: generate past the
+									 * context (engine's LLM_OVERFLOW_SINKS) */
+} LlmContextOverflow;
+
 typedef enum LlmKvCacheType
 {
 	LLM_KV_CACHE_F16 = 0,
@@ -73,6 +83,7 @@ extern int	llm_guc_kv_cache_size_mb;
 extern int	llm_guc_kv_block_size;
 extern int	llm_guc_kv_cache_type;
 extern int	llm_guc_max_batch_tokens;
+extern int	llm_guc_context_overflow;
 
 extern void LlmGucInit(void);
 
@@ -107,6 +118,9 @@ typedef enum LlmSlotState
 typedef enum LlmRequestKind
 {
 	LLM_REQ_GENERATE = 0,		/* input: prompt, then stop strings */
+	LLM_REQ_GENERATE_N,			/* n samples of a prompt; each output
+								 * record starts with the int32 sample
+								 * index */
 	LLM_REQ_TOKENIZE,			/* input: text; output: int32 ids */
 	LLM_REQ_DETOKENIZE			/* input: int32 ids; output: text */
 } LlmRequestKind;
@@ -126,7 +140,25 @@ typedef struct LlmGenParams
 	bool		parse_special;	/* chat: match control tokens in the text */
 	bool		chat;			/* chat: add BOS unless the text starts
 								 * with it */
+	int32		n_samples;		/* LLM_REQ_GENERATE_N: samples, seeds
+								 * seed + i */
+	int32		context_overflow;	/* LlmContextOverflow */
 } LlmGenParams;
+
+/*
+ * Progress of a generation, for the llm_requests view: written by the
+ * worker after each engine step, reset by the backend when it claims the
+ * slot (under the slot's mutex).  Pages are summed over the samples of an
+ * llm_generate_n request.
+ */
+typedef struct LlmSlotProgress
+{
+	bool		running;		/* a sequence is in the engine's batch */
+	int32		prompt_tokens;
+	int32		generated_tokens;
+	int32		pages;			/* KV pages in its block tables */
+	int32		shared_pages;	/* of which shared (refcount > 1) */
+} LlmSlotProgress;
 
 typedef struct LlmSlot
 {
@@ -135,11 +167,13 @@ typedef struct LlmSlot
 	LlmRequestKind kind;
 	uint64		ticket;			/* bumped at each claim */
 	int			backend_pid;
+	Oid			database_id;	/* the backend's database */
 	Latch	   *backend_latch;	/* set by the worker on progress */
 	LlmGenParams gen;
 	bool		add_bos;		/* tokenize */
 	Size		input_len;
 	TimestampTz submitted_at;
+	LlmSlotProgress progress;
 	/* output ring: worker advances ring_write, backend ring_read */
 	uint64		ring_write;
 	uint64		ring_read;
@@ -269,6 +303,14 @@ extern void LlmRaiseError(int sqlerrcode, const char *msg, const char *hint)
  */
 extern void LlmGenParamsFromArgs(FunctionCallInfo fcinfo, int penalty_arg,
 								 LlmGenParams *gen, StringInfo stops);
+
+/*
+ * The same with the arguments shifted: max_tokens at first, temperature at
+ * first + 1, ..., seed at first + 5, stop at first + 6 (when present).
+ */
+extern void LlmGenParamsFromArgsAt(FunctionCallInfo fcinfo, int first,
+								   int penalty_arg, LlmGenParams *gen,
+								   StringInfo stops);
 
 /* Convert a text argument to NUL-terminated UTF-8 (palloc'd or in place). */
 extern char *LlmTextToUtf8(text *t, int *len);

@@ -227,7 +227,9 @@ ClaimSlot(BackendRequest *r)
 				slot->state = LLM_SLOT_FILLING;
 				slot->ticket++;
 				slot->backend_pid = MyProcPid;
+				slot->database_id = MyDatabaseId;
 				slot->backend_latch = MyLatch;
+				memset(&slot->progress, 0, sizeof(slot->progress));
 				slot->ring_write = 0;
 				slot->ring_read = 0;
 				slot->worker_wants_space = false;

@@ -10,7 +10,10 @@
  *                    per slot: input buffer (input_size bytes) and output
  *                    ring (ring_size bytes), at buffers_offset
  *   "llm kv cache"   llm.kv_cache_size bytes handed to llm_engine_open() as
- *                    kv_mem; only the worker's engine reads or writes it
+ *                    kv_mem: the engine's page pool (pages, refcounts, block
+ *                    data, prefix hash table).  Only the worker's engine
+ *                    reads or writes it, without locks; nobody else looks at
+ *                    it.  Its figures reach SQL as copies (see below).
  *
  * input_size = max(64 kB, 16 bytes * context tokens), where the context is
  * llm.context_size or, when that is 0, the 4096-token cap.  The ring is a
@@ -21,14 +24,24 @@
  *
  *   LlmShared->mutex (spinlock) protects worker_pid, worker_latch,
  *   worker_generation and stats.  Only the worker writes them (plus its
- *   exit callback); anyone may read a copy taken under the lock.
+ *   exit callback); anyone may read a copy taken under the lock.  stats
+ *   includes stats.engine, the llm_engine_get_stats() figures behind the
+ *   llm_kv_cache view (pages used/cached/free, filled and allocated token
+ *   slots, prefix-cache, eviction and preemption counters): the worker
+ *   copies them there after every engine step, while idle, and before it
+ *   marks a generation's slot DONE, FAILED or FREE, so that the owner, once
+ *   woken, already sees that request's pages returned.
  *
  *   LlmShared->lock (LWLock, tranche "llm") protects the model snapshot.
  *   The worker takes it exclusively to publish a (re)loaded model or a load
  *   error; backends take it shared to read.
  *
  *   LlmSlot->mutex (spinlock, one per slot) protects every field of the
- *   slot.  Ownership follows the state machine:
+ *   slot, including progress (the llm_requests view: tokens, pages and
+ *   shared pages of a generation), which the backend zeroes when it claims
+ *   the slot and the worker rewrites after every engine step while the
+ *   slot is RUNNING; llm_requests() copies each slot's fields under its
+ *   mutex.  Ownership follows the state machine:
  *
  *     FREE --backend claims--> FILLING --backend--> SUBMITTED
  *     SUBMITTED --worker--> RUNNING --worker--> DONE | FAILED

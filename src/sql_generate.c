@@ -110,20 +110,32 @@ void
 LlmGenParamsFromArgs(FunctionCallInfo fcinfo, int penalty_arg,
 					 LlmGenParams *gen, StringInfo stops)
 {
+	LlmGenParamsFromArgsAt(fcinfo, 1, penalty_arg, gen, stops);
+}
+
+/*
+ * Fill gen and the stop strings from arguments starting at first:
+ * max_tokens, temperature, top_p, top_k, min_p, seed, stop (the ones past
+ * PG_NARGS() take their defaults).
+ */
+void
+LlmGenParamsFromArgsAt(FunctionCallInfo fcinfo, int first, int penalty_arg,
+					   LlmGenParams *gen, StringInfo stops)
+{
 	llm_sampling s = llm_sampling_default();
 	llm_error	err = {0};
 
 	memset(gen, 0, sizeof(*gen));
-	gen->max_tokens = ArgInt(fcinfo, 1, llm_guc_max_new_tokens);
+	gen->max_tokens = ArgInt(fcinfo, first, llm_guc_max_new_tokens);
 	if (gen->max_tokens < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_tokens must be at least 1, not %d", gen->max_tokens)));
 
-	s.temperature = (float) ArgFloat(fcinfo, 2, 0.0);
-	s.top_p = (float) ArgFloat(fcinfo, 3, 1.0);
-	s.top_k = ArgInt(fcinfo, 4, 0);
-	s.min_p = (float) ArgFloat(fcinfo, 5, 0.0);
+	s.temperature = (float) ArgFloat(fcinfo, first + 1, 0.0);
+	s.top_p = (float) ArgFloat(fcinfo, first + 2, 1.0);
+	s.top_k = ArgInt(fcinfo, first + 3, 0);
+	s.min_p = (float) ArgFloat(fcinfo, first + 4, 0.0);
 	s.repeat_penalty = penalty_arg >= 0 ?
 		(float) ArgFloat(fcinfo, penalty_arg, 1.0) : 1.0f;
 	if (llm_sampling_validate(&s, &err) != LLM_OK)
@@ -136,14 +148,16 @@ LlmGenParamsFromArgs(FunctionCallInfo fcinfo, int penalty_arg,
 	gen->top_k = s.top_k;
 	gen->min_p = s.min_p;
 	gen->repeat_penalty = s.repeat_penalty;
-	if (PG_NARGS() > 6 && !PG_ARGISNULL(6))
-		gen->seed = (uint64) PG_GETARG_INT64(6);
+	if (PG_NARGS() > first + 5 && !PG_ARGISNULL(first + 5))
+		gen->seed = (uint64) PG_GETARG_INT64(first + 5);
 	else
 		gen->seed = pg_prng_uint64(&pg_global_prng_state);
 
 	gen->n_stop = 0;
-	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
-		gen->n_stop = StopStrings(PG_GETARG_ARRAYTYPE_P(7), stops);
+	if (PG_NARGS() > first + 6 && !PG_ARGISNULL(first + 6))
+		gen->n_stop = StopStrings(PG_GETARG_ARRAYTYPE_P(first + 6), stops);
+	gen->n_samples = 1;
+	gen->context_overflow = llm_guc_context_overflow;
 }
 
 /* Submit a generation for the prompt argument. */

@@ -16,14 +16,25 @@
  *
  * Main loop (never sleeps while the engine is busy):
  *   1. ResetLatch, CHECK_FOR_INTERRUPTS (SIGTERM: die), reload if asked;
- *   2. scan the slots: CANCELLED -> remove the sequence (freeing its KV
- *      pages) and free the slot; SUBMITTED -> admit (tokenize, detokenize
- *      and info are answered at once, a generation becomes an engine
- *      sequence); RUNNING -> flush pending output into the ring and mark
- *      the slot DONE once everything is out;
+ *   2. scan the slots: CANCELLED -> remove the sequences (freeing their KV
+ *      pages) and free the slot; RUNNING -> flush pending output into the
+ *      ring and mark the slot DONE once everything is out; SUBMITTED ->
+ *      admit, oldest first (tokenize, detokenize and info are answered at
+ *      once, a generation becomes one engine sequence, an llm_generate_n
+ *      request n of them via llm_seq_add_n).  The engine holds at most
+ *      llm.max_requests sequences: a generation that does not fit yet stays
+ *      SUBMITTED, and later ones wait behind it (first come, first served);
  *   3. if the engine is busy: one llm_engine_step, then for each sequence
  *      take its new tokens, detokenize them (always complete UTF-8), check
- *      stop strings, queue the text; otherwise WaitLatch(WL_EXIT_ON_PM_DEATH).
+ *      stop strings, queue the text (llm_generate_n: records tagged with
+ *      the sample index); copy the engine's KV figures and each request's
+ *      progress to shared memory (llm_kv_cache, llm_requests); otherwise
+ *      WaitLatch(WL_EXIT_ON_PM_DEATH).
+ *
+ * llm.context_overflow travels with each request: error (54000 for a
+ * prompt that does not fit), truncate (keep BOS and the prompt's last
+ * tokens so prompt + max_tokens fit), sinks (the engine's attention sinks:
+ * the prompt is cut to the context if needed, generation may run past it).
  *
  * Slow readers: the engine cannot pause one sequence, so text that does not
  * fit a slot's ring waits in the worker's own memory (bounded by the
@@ -61,6 +72,14 @@
 #define LLM_WORKER_RESTART_SECONDS 1
 #define LLM_WORKER_IDLE_MS 1000L
 
+/* One engine sequence of a generation (llm_generate_n has several). */
+typedef struct WorkerSeq
+{
+	llm_seq_id	id;
+	bool		live;			/* still in the engine */
+	llm_detok	detok;
+} WorkerSeq;
+
 /* The worker's view of one slot's request. */
 typedef struct WorkerReq
 {
@@ -69,9 +88,10 @@ typedef struct WorkerReq
 	LlmRequestKind kind;
 	Latch	   *latch;			/* the backend's */
 	MemoryContext cxt;
-	bool		has_seq;
-	llm_seq_id	seq;
-	llm_detok	detok;
+	WorkerSeq  *seqs;			/* (n_seq) in cxt */
+	int			n_seq;
+	int			n_live;			/* seqs still in the engine */
+	bool		tagged;			/* records start with the sample index */
 	StringInfoData pending;		/* records not yet in the ring */
 	int			pending_off;
 	StringInfoData held;		/* text that may start a stop string */
@@ -165,8 +185,11 @@ FinishSlot(int i, LlmSlotState state, int code, const char *msg,
 static void
 ReqReset(WorkerReq *q)
 {
-	if (q->has_seq && engine)
-		llm_seq_remove(engine, q->seq);
+	int			k;
+
+	for (k = 0; k < q->n_seq; k++)
+		if (q->seqs[k].live && engine)
+			llm_seq_remove(engine, q->seqs[k].id);
 	if (q->cxt)
 	{
 		if (CurrentMemoryContext == q->cxt)
@@ -176,13 +199,37 @@ ReqReset(WorkerReq *q)
 	memset(q, 0, sizeof(*q));
 }
 
-/* Fail request i with an error; frees its sequence. */
+/*
+ * Copy the engine's KV and scheduler figures to shared memory (llm_stats,
+ * llm_kv_cache).  Called after every step and before a generation's slot
+ * is finished, so that its owner sees its pages returned at once.
+ */
+static void
+PublishEngineStats(void)
+{
+	llm_engine_stats est;
+
+	if (engine == NULL)
+		memset(&est, 0, sizeof(est));
+	else
+		llm_engine_get_stats(engine, &est);
+	SpinLockAcquire(&llm_pg_shared->mutex);
+	llm_pg_shared->stats.engine = est;
+	llm_pg_shared->stats.requests_running = est.seqs_running;
+	llm_pg_shared->stats.requests_waiting = est.seqs_waiting;
+	SpinLockRelease(&llm_pg_shared->mutex);
+}
+
+/* Fail request i with an error; frees its sequences. */
 static void
 FailReq(int i, int code, const char *msg, const char *hint)
 {
 	WorkerReq  *q = &reqs[i];
+	bool		had_seqs = q->n_seq > 0;
 
 	ReqReset(q);
+	if (had_seqs)
+		PublishEngineStats();
 	SpinLockAcquire(&llm_pg_shared->mutex);
 	llm_pg_shared->stats.errors++;
 	SpinLockRelease(&llm_pg_shared->mutex);
@@ -205,6 +252,23 @@ FailAll(int code, const char *msg, const char *hint)
 	for (i = 0; i < llm_pg_shared->n_slots; i++)
 		if (reqs[i].active)
 			FailReq(i, code, msg, hint);
+}
+
+/* Queue data of sample k as records that start with k (llm_generate_n). */
+static void
+QueueTagged(WorkerReq *q, int32 k, const char *data, size_t n)
+{
+	while (n > 0)
+	{
+		uint32		len = (uint32) Min(n, (size_t) LLM_RING_MAX_RECORD - sizeof(int32));
+		uint32		rec = len + sizeof(int32);
+
+		appendBinaryStringInfo(&q->pending, (const char *) &rec, sizeof(uint32));
+		appendBinaryStringInfo(&q->pending, (const char *) &k, sizeof(int32));
+		appendBinaryStringInfo(&q->pending, data, len);
+		data += len;
+		n -= len;
+	}
 }
 
 /* Queue data as ring records (split to the ring's record limit). */
@@ -253,13 +317,17 @@ static void
 MaybeComplete(int i)
 {
 	WorkerReq  *q = &reqs[i];
+	bool		had_seqs;
 
 	if (!q->active || !q->finished)
 		return;
 	FlushReq(i);
 	if (q->pending.len > 0)
 		return;
+	had_seqs = q->n_seq > 0;
 	ReqReset(q);
+	if (had_seqs)
+		PublishEngineStats();
 	SpinLockAcquire(&llm_pg_shared->mutex);
 	llm_pg_shared->stats.requests_served++;
 	SpinLockRelease(&llm_pg_shared->mutex);
@@ -328,21 +396,41 @@ EmitText(WorkerReq *q, const char *text, size_t n)
 	return false;
 }
 
-/* A generation ended: release held text and the detokenizer's tail. */
-static void
-EndGeneration(WorkerReq *q)
+/* Text decoded for sample k: tagged, or through the stop strings. */
+static bool
+EmitSeqText(WorkerReq *q, int k, const char *text, size_t n)
 {
+	if (q->tagged)
+	{
+		QueueTagged(q, k, text, n);
+		return false;
+	}
+	return EmitText(q, text, n);
+}
+
+/*
+ * Sample k ended: remove its sequence (freeing its pages) and release the
+ * detokenizer's tail; after the last one, the held text too, and the
+ * request has produced everything.  After a stop string matched (stopped)
+ * nothing more is sent.
+ */
+static void
+EndSeq(WorkerReq *q, int k, bool stopped)
+{
+	WorkerSeq  *ws = &q->seqs[k];
 	size_t		n;
 
-	if (q->has_seq)
-	{
-		llm_seq_remove(engine, q->seq);
-		q->has_seq = false;
-	}
-	n = llm_detok_flush(&q->detok, piece_buf, piece_cap);
-	if (n > 0)
-		(void) EmitText(q, piece_buf, n);
-	if (q->held.len > 0)
+	if (!ws->live)
+		return;
+	llm_seq_remove(engine, ws->id);
+	ws->live = false;
+	q->n_live--;
+	n = llm_detok_flush(&ws->detok, piece_buf, piece_cap);
+	if (n > 0 && !stopped)
+		(void) EmitSeqText(q, k, piece_buf, n);
+	if (q->n_live > 0)
+		return;
+	if (q->held.len > 0 && !stopped)
 		QueueOutput(q, q->held.data, q->held.len);
 	resetStringInfo(&q->held);
 	q->finished = true;
@@ -424,9 +512,31 @@ DoDetokenize(int i, const char *input, Size len)
 	q->finished = true;
 }
 
-/* Start generation request i: tokenize the prompt, add a sequence. */
+/*
+ * llm.context_overflow = truncate: keep the first token (BOS) and the last
+ * ones, so that the prompt and max_tokens fit the context (at least one
+ * token after BOS stays; max_tokens is then cut by the caller).  Returns
+ * the new length; toks is edited in place.
+ */
+static int
+TruncatePrompt(int32 *toks, int n, int n_ctx, int max_tokens)
+{
+	const llm_model_info *info = llm_engine_info(engine);
+	int			head = (n > 1 && toks[0] == info->bos) ? 1 : 0;
+	int			keep = n_ctx - max_tokens;	/* whole prompt, head included */
+
+	if (n + max_tokens <= n_ctx)
+		return n;
+	keep = Max(keep, Min(n, head + 1));
+	keep = Min(keep, n_ctx - 1);
+	memmove(toks + head, toks + n - (keep - head), sizeof(int32) * (keep - head));
+	return keep;
+}
+
+/* Start generation request i: tokenize the prompt, add its sequence(s). */
 static void
-StartGenerate(int i, const LlmGenParams *gen, const char *input, Size len)
+StartGenerate(int i, LlmRequestKind kind, const LlmGenParams *gen,
+			  const char *input, Size len)
 {
 	WorkerReq  *q = &reqs[i];
 	const llm_vocab *v = llm_engine_vocab(engine);
@@ -440,10 +550,14 @@ StartGenerate(int i, const LlmGenParams *gen, const char *input, Size len)
 	int			n = 0;
 	bool		add_bos = true;
 	int			s;
+	int			n_seq;
+	llm_seq_id *ids;
 	llm_status	rc;
 	char		msg[LLM_ERRMSG_LEN];
 
-	if (gen->max_tokens < 1 || gen->max_tokens > n_ctx)
+	if (gen->max_tokens < 1 ||
+		(gen->max_tokens > n_ctx &&
+		 gen->context_overflow != LLM_CONTEXT_OVERFLOW_SINKS))
 	{
 		snprintf(msg, sizeof(msg),
 				 "max_tokens must be between 1 and the context size %d, not %d",
@@ -511,13 +625,17 @@ StartGenerate(int i, const LlmGenParams *gen, const char *input, Size len)
 				"the prompt has no tokens", "Pass a non-empty prompt, or a model whose vocabulary has a BOS token.");
 		return;
 	}
-	if (n >= n_ctx)
+	if (gen->context_overflow == LLM_CONTEXT_OVERFLOW_TRUNCATE)
+		n = TruncatePrompt(toks, n, n_ctx, gen->max_tokens);
+	else if (gen->context_overflow == LLM_CONTEXT_OVERFLOW_SINKS)
+		n = TruncatePrompt(toks, n, n_ctx, 1);	/* the prompt must fit */
+	else if (n >= n_ctx)
 	{
 		snprintf(msg, sizeof(msg),
 				 "prompt is too long: %d tokens, the context holds %d",
 				 n, n_ctx);
 		FailReq(i, ERRCODE_PROGRAM_LIMIT_EXCEEDED, msg,
-				"Shorten the prompt or raise llm.context_size.");
+				"Shorten the prompt, raise llm.context_size, or SET llm.context_overflow = truncate to keep the prompt's end.");
 		return;
 	}
 
@@ -531,23 +649,48 @@ StartGenerate(int i, const LlmGenParams *gen, const char *input, Size len)
 	sp.sampling.seed = gen->seed;
 	sp.max_new_tokens = Min(gen->max_tokens, n_ctx - n);
 	sp.stop_at_eog = true;
+	if (gen->context_overflow == LLM_CONTEXT_OVERFLOW_SINKS)
+	{
+		sp.overflow = LLM_OVERFLOW_SINKS;
+		sp.max_new_tokens = gen->max_tokens;
+	}
 
-	rc = llm_seq_add(engine, toks, n, &sp, &q->seq, &err);
+	n_seq = kind == LLM_REQ_GENERATE_N ? gen->n_samples : 1;
+	if (n_seq < 1 || n_seq > llm_pg_shared->n_slots)
+	{
+		FailReq(i, ERRCODE_INTERNAL_ERROR, "malformed llm request", NULL);
+		return;
+	}
+	ids = palloc(sizeof(llm_seq_id) * n_seq);
+	if (kind == LLM_REQ_GENERATE_N)
+		rc = llm_seq_add_n(engine, toks, n, &sp, n_seq, ids, &err);
+	else
+		rc = llm_seq_add(engine, toks, n, &sp, &ids[0], &err);
 	if (rc != LLM_OK)
 	{
 		FailReqStatus(i, &err);
 		return;
 	}
-	q->has_seq = true;
+	q->seqs = palloc0(sizeof(WorkerSeq) * n_seq);
+	q->n_seq = q->n_live = n_seq;
+	q->tagged = (kind == LLM_REQ_GENERATE_N);
 	q->n_prompt = n;
-	llm_detok_init(&q->detok, v);
-	/* only text that starts the sequence loses its leading space */
-	if (n > (add_bos ? 1 : 0))
-		q->detok.at_start = false;
+	for (s = 0; s < n_seq; s++)
+	{
+		q->seqs[s].id = ids[s];
+		q->seqs[s].live = true;
+		llm_detok_init(&q->seqs[s].detok, v);
+		/* only text that starts the sequence loses its leading space */
+		if (n > (add_bos ? 1 : 0))
+			q->seqs[s].detok.at_start = false;
+	}
 
 	SpinLockAcquire(&llm_pg_shared->mutex);
 	llm_pg_shared->stats.prompt_tokens += n;
 	SpinLockRelease(&llm_pg_shared->mutex);
+	SpinLockAcquire(&llm_pg_shared->slots[i].mutex);
+	llm_pg_shared->slots[i].progress.prompt_tokens = n;
+	SpinLockRelease(&llm_pg_shared->slots[i].mutex);
 }
 
 /* A SUBMITTED slot: take it over and start serving it. */
@@ -611,7 +754,8 @@ AdmitSlot(int i)
 			DoDetokenize(i, input, len);
 			break;
 		case LLM_REQ_GENERATE:
-			StartGenerate(i, &gen, input, len);
+		case LLM_REQ_GENERATE_N:
+			StartGenerate(i, kind, &gen, input, len);
 			break;
 		default:
 			FailReq(i, ERRCODE_INTERNAL_ERROR, "unknown llm request kind", NULL);
@@ -622,27 +766,91 @@ AdmitSlot(int i)
 		MaybeComplete(i);
 }
 
-/* Walk the slots: cancellations, admissions, output. */
+/* Engine sequences a SUBMITTED request will need (0: answered at once). */
+static int
+SeqsNeeded(LlmRequestKind kind, const LlmGenParams *gen)
+{
+	if (kind == LLM_REQ_GENERATE)
+		return 1;
+	if (kind == LLM_REQ_GENERATE_N)
+		return Max(gen->n_samples, 1);
+	return 0;
+}
+
+/* Engine sequences held by active requests. */
+static int
+SeqsInUse(void)
+{
+	int			i;
+	int			n = 0;
+
+	for (i = 0; i < llm_pg_shared->n_slots; i++)
+		if (reqs[i].active)
+			n += reqs[i].n_live;
+	return n;
+}
+
+/* A SUBMITTED slot seen by ScanSlots, for first-come first-served order. */
+typedef struct Submitted
+{
+	int			slot;
+	TimestampTz at;
+	int			need;
+} Submitted;
+
+/* qsort comparator: older submissions first. */
+static int
+SubmittedCmp(const void *a, const void *b)
+{
+	const Submitted *x = a;
+	const Submitted *y = b;
+
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	return x->slot - y->slot;
+}
+
+/*
+ * Walk the slots: cancellations, output, then admissions in submission
+ * order.  The engine holds at most llm.max_requests sequences and an
+ * llm_generate_n request takes n of them: a request that does not fit yet
+ * stays SUBMITTED (shown as waiting), and so do generations submitted after
+ * it, so a large n is not starved by a stream of small requests.
+ */
 static void
 ScanSlots(void)
 {
 	int			i;
+	int			n_sub = 0;
+	int			in_use;
+	bool		blocked = false;
+	Submitted  *sub = NULL;
 
 	for (i = 0; i < llm_pg_shared->n_slots; i++)
 	{
 		LlmSlot    *slot = &llm_pg_shared->slots[i];
 		LlmSlotState state;
 		uint64		ticket;
+		TimestampTz at;
+		int			need;
 
 		SpinLockAcquire(&slot->mutex);
 		state = slot->state;
 		ticket = slot->ticket;
+		at = slot->submitted_at;
+		need = SeqsNeeded(slot->kind, &slot->gen);
 		SpinLockRelease(&slot->mutex);
 
 		switch (state)
 		{
 			case LLM_SLOT_CANCELLED:
-				ReqReset(&reqs[i]);
+				{
+					bool		had_seqs = reqs[i].n_seq > 0;
+
+					ReqReset(&reqs[i]);
+					if (had_seqs)
+						PublishEngineStats();
+				}
 				SpinLockAcquire(&llm_pg_shared->mutex);
 				llm_pg_shared->stats.cancellations++;
 				SpinLockRelease(&llm_pg_shared->mutex);
@@ -657,7 +865,12 @@ ScanSlots(void)
 				ConditionVariableBroadcast(&llm_pg_shared->slot_freed);
 				break;
 			case LLM_SLOT_SUBMITTED:
-				AdmitSlot(i);
+				if (sub == NULL)
+					sub = palloc(sizeof(Submitted) * llm_pg_shared->n_slots);
+				sub[n_sub].slot = i;
+				sub[n_sub].at = at;
+				sub[n_sub].need = need;
+				n_sub++;
 				break;
 			case LLM_SLOT_RUNNING:
 				if (!reqs[i].active || reqs[i].ticket != ticket)
@@ -677,6 +890,105 @@ ScanSlots(void)
 				break;
 		}
 	}
+	if (n_sub == 0)
+		return;
+
+	qsort(sub, n_sub, sizeof(Submitted), SubmittedCmp);
+	in_use = SeqsInUse();
+	for (i = 0; i < n_sub; i++)
+	{
+		if (sub[i].need > 0 && engine != NULL)
+		{
+			if (blocked || in_use + sub[i].need > llm_pg_shared->n_slots)
+			{
+				blocked = true;
+				continue;
+			}
+		}
+		AdmitSlot(sub[i].slot);
+		in_use = SeqsInUse();
+	}
+	pfree(sub);
+}
+
+/*
+ * Take sample k's new tokens, decode them and queue the text.  Returns
+ * true when a stop string matched (the request is then over).
+ */
+static bool
+TakeTokens(WorkerReq *q, int k, int64 *generated, double *ttft_sum,
+		   int *ttft_n)
+{
+	const llm_vocab *v = llm_engine_vocab(engine);
+	WorkerSeq  *ws = &q->seqs[k];
+	bool		stopped = false;
+	int			n;
+
+	while (!stopped && (n = llm_seq_take(engine, ws->id, take_buf, TAKE_MAX)) > 0)
+	{
+		int			t;
+
+		if (!q->got_first)
+		{
+			q->got_first = true;
+			*ttft_sum += (double) (GetCurrentTimestamp() - q->submitted_at) / 1000.0;
+			(*ttft_n)++;
+		}
+		for (t = 0; t < n && !stopped; t++)
+		{
+			size_t		len;
+
+			q->n_gen++;
+			(*generated)++;
+			if (llm_vocab_is_eog(v, take_buf[t]))
+				continue;
+			len = llm_detok_push(v, &ws->detok, take_buf[t], piece_buf, piece_cap);
+			if (len > 0)
+				stopped = EmitSeqText(q, k, piece_buf, len);
+		}
+	}
+	return stopped;
+}
+
+/*
+ * Copy each generation's progress (tokens, pages) to its slot for the
+ * llm_requests view.
+ */
+static void
+PublishProgress(void)
+{
+	int			i;
+
+	for (i = 0; i < llm_pg_shared->n_slots; i++)
+	{
+		WorkerReq  *q = &reqs[i];
+		LlmSlot    *slot = &llm_pg_shared->slots[i];
+		LlmSlotProgress p;
+		int			k;
+
+		if (!q->active || q->n_seq == 0)
+			continue;
+		memset(&p, 0, sizeof(p));
+		p.prompt_tokens = q->n_prompt;
+		p.generated_tokens = q->n_gen;
+		p.running = q->finished;	/* output still being delivered */
+		for (k = 0; k < q->n_seq; k++)
+		{
+			llm_seq_info info;
+
+			if (!q->seqs[k].live ||
+				!llm_seq_get_info(engine, q->seqs[k].id, &info))
+				continue;
+			if (info.state == LLM_SEQ_RUNNING)
+				p.running = true;
+			p.pages += info.pages;
+			p.shared_pages += info.shared_pages;
+		}
+		SpinLockAcquire(&slot->mutex);
+		if (slot->state == LLM_SLOT_RUNNING && slot->ticket == q->ticket)
+			slot->progress = p;
+		SpinLockRelease(&slot->mutex);
+	}
 }
 
 /* One engine step, then hand every sequence's new tokens to its owner. */
@@ -691,9 +1003,7 @@ StepEngine(void)
 	int64		generated = 0;
 	double		ttft_sum = 0;
 	int			ttft_n = 0;
-	llm_engine_stats est;
 	int			i;
-	const llm_vocab *v = llm_engine_vocab(engine);
 
 	INSTR_TIME_SET_CURRENT(start);
 	rc = llm_engine_step(engine, &n_processed, &err);
@@ -705,7 +1015,7 @@ StepEngine(void)
 		ereport(LOG,
 				(errmsg("llm engine step failed: %s", err.msg)));
 		for (i = 0; i < llm_pg_shared->n_slots; i++)
-			if (reqs[i].active && reqs[i].has_seq)
+			if (reqs[i].active && reqs[i].n_live > 0)
 				FailReqStatus(i, &err);
 	}
 
@@ -713,34 +1023,36 @@ StepEngine(void)
 	{
 		WorkerReq  *q = &reqs[i];
 		MemoryContext old;
-		bool		stopped = false;
-		int			n;
-		llm_seq_state st;
+		bool		failed = false;
+		int			k;
 
-		if (!q->active || !q->has_seq)
+		if (!q->active || q->n_live == 0)
 			continue;
 		old = MemoryContextSwitchTo(q->cxt);
-		while (!stopped && (n = llm_seq_take(engine, q->seq, take_buf, TAKE_MAX)) > 0)
+		for (k = 0; k < q->n_seq && !failed && !q->finished; k++)
 		{
-			int			k;
+			bool		stopped;
+			llm_seq_state st;
 
-			if (!q->got_first)
+			if (!q->seqs[k].live)
+				continue;
+			stopped = TakeTokens(q, k, &generated, &ttft_sum, &ttft_n);
+			st = llm_seq_status(engine, q->seqs[k].id);
+			if (stopped)
 			{
-				q->got_first = true;
-				ttft_sum += (double) (GetCurrentTimestamp() - q->submitted_at) / 1000.0;
-				ttft_n++;
+				for (k = 0; k < q->n_seq; k++)
+					EndSeq(q, k, true);
 			}
-			for (k = 0; k < n && !stopped; k++)
+			else if (st == LLM_SEQ_DONE)
+				EndSeq(q, k, false);
+			else if (st == LLM_SEQ_FAILED)
 			{
-				size_t		len;
+				const llm_error *se = llm_seq_error(engine, q->seqs[k].id);
+				llm_error	copy = *se;
 
-				q->n_gen++;
-				generated++;
-				if (llm_vocab_is_eog(v, take_buf[k]))
-					continue;
-				len = llm_detok_push(v, &q->detok, take_buf[k], piece_buf, piece_cap);
-				if (len > 0)
-					stopped = EmitText(q, piece_buf, len);
+				MemoryContextSwitchTo(old);
+				FailReqStatus(i, &copy);
+				failed = true;
 			}
 		}
 		/* counters first: the owner may read llm_stats once it is DONE */
@@ -755,51 +1067,20 @@ StepEngine(void)
 			ttft_sum = 0;
 			ttft_n = 0;
 		}
-		st = llm_seq_status(engine, q->seq);
-		if (stopped || st == LLM_SEQ_DONE)
-		{
-			EndGeneration(q);
-			MemoryContextSwitchTo(old);
-			MaybeComplete(i);
+		if (failed)
 			continue;
-		}
-		if (st == LLM_SEQ_FAILED)
-		{
-			const llm_error *se = llm_seq_error(engine, q->seq);
-			llm_error	copy = *se;
-
-			MemoryContextSwitchTo(old);
-			FailReqStatus(i, &copy);
-			continue;
-		}
 		MemoryContextSwitchTo(old);
-		FlushReq(i);
+		if (q->finished)
+			MaybeComplete(i);
+		else
+			FlushReq(i);
 	}
 
-	llm_engine_get_stats(engine, &est);
 	SpinLockAcquire(&llm_pg_shared->mutex);
 	llm_pg_shared->stats.generation_seconds += INSTR_TIME_GET_DOUBLE(elapsed);
-	llm_pg_shared->stats.engine = est;
-	llm_pg_shared->stats.requests_running = est.seqs_running;
-	llm_pg_shared->stats.requests_waiting = est.seqs_waiting;
 	SpinLockRelease(&llm_pg_shared->mutex);
-}
-
-/* Before sleeping: the running/waiting gauges and KV figures are current. */
-static void
-PublishIdleGauges(void)
-{
-	llm_engine_stats est;
-
-	if (engine == NULL)
-		memset(&est, 0, sizeof(est));
-	else
-		llm_engine_get_stats(engine, &est);
-	SpinLockAcquire(&llm_pg_shared->mutex);
-	llm_pg_shared->stats.engine = est;
-	llm_pg_shared->stats.requests_running = est.seqs_running;
-	llm_pg_shared->stats.requests_waiting = est.seqs_waiting;
-	SpinLockRelease(&llm_pg_shared->mutex);
+	PublishEngineStats();
+	PublishProgress();
 }
 
 /* Append a JSON key with a string value (or null). */
@@ -1144,7 +1425,7 @@ LlmWorkerMain(Datum main_arg)
 			StepEngine();
 			continue;
 		}
-		PublishIdleGauges();
+		PublishEngineStats();
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 LLM_WORKER_IDLE_MS, PG_WAIT_EXTENSION);

@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# kv_bench.sh — benchmarks of the paged KV cache and continuous batching,
+# through PostgreSQL, on the random-weight 110M-shape Q8_0 model.  Not run by
+# CI: it takes a few minutes of both CPUs.  Every figure is a ratio of two
+# measurements taken in the same run, so that a loaded machine shifts both.
+#
+#   1. throughput: aggregate generated tokens/s with 1, 2, 4, 8, 16
+#      concurrent sessions (pgbench, custom script SELECT llm_generate(...),
+#      fixed max_tokens, greedy), as the ratio to one session (target: 8
+#      sessions >= 4x one); plotted to docs/throughput.png with gnuplot;
+#   2. KV memory waste under a mixed-length workload (prompts of about 64
+#      to 400 tokens, 32 to 192 new tokens, 12 sessions): llm_kv_cache's
+#      internal_fragmentation_percent sampled every 0.2 s (target < 4%),
+#      and how many sequences of that workload fit the pool vs. reserving
+#      the maximum context per request (from page counts);
+#   3. time to first token (max_tokens => 1) of a ~900-token prompt whose
+#      first 90% is a cached prefix vs. a same-length prompt cold (target
+#      >= 5x); the fixed cost of a request (a 2-token prompt) is printed
+#      beside it, since it bounds the ratio for shorter prompts.
+#
+# It starts its own cluster (port $KV_BENCH_PORT, directory $KV_BENCH_DIR)
+# and stops it at the end; as root the cluster belongs to "postgres".
+# Environment (defaults in brackets):
+#   KV_BENCH_PORT [54350]  KV_BENCH_DIR [/tmp/llm-kvbench-PORT]
+#   KV_BENCH_MODEL [build/models/rand-110M-q8_0.gguf, made if absent]
+#   KV_BENCH_THREADS [2]   KV_BENCH_TOKENS [16] (max_tokens, part 1)
+#   KV_BENCH_LEVELS ["1 2 4 8 16"]  KV_BENCH_SECONDS [30] (per level)
+#   KV_BENCH_MIXED_SECONDS [60]     KV_BENCH_REPS [3] (part 3)
+#   KV_BENCH_PARTS ["1 2 3"] (which measurements to run)
+#   KV_BENCH_KEEP [0] (leave the cluster up)
+#   LLM_MODELS_DIR [../shared/models]  PG_CONFIG [pg_config]
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT" || exit 2
+PG_CONFIG=${PG_CONFIG:-pg_config}
+PGBIN=$("$PG_CONFIG" --bindir)
+PORT=${KV_BENCH_PORT:-54350}
+RUN=${KV_BENCH_DIR:-/tmp/llm-kvbench-$PORT}
+DATA=$RUN/data
+LLM_MODELS_DIR=${LLM_MODELS_DIR:-$ROOT/../shared/models}
+MODEL=${KV_BENCH_MODEL:-$ROOT/build/models/rand-110M-q8_0.gguf}
+THREADS=${KV_BENCH_THREADS:-2}
+TOKENS=${KV_BENCH_TOKENS:-16}
+LEVELS=${KV_BENCH_LEVELS:-1 2 4 8 16}
+SECS=${KV_BENCH_SECONDS:-30}
+MIXED_SECS=${KV_BENCH_MIXED_SECONDS:-60}
+KV_SIZE=256MB
+PARTS=" ${KV_BENCH_PARTS:-1 2 3} "
+RESULTS=$RUN/results.txt
+PLOT=$ROOT/docs/throughput.png
+
+export PGHOST=$RUN PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
+
+# Run a command as the owner of the cluster (postgres when we are root).
+as_owner()
+{
+	if [ "$(id -u)" -eq 0 ]; then
+		(cd / && runuser -u postgres -- "$@")
+	else
+		"$@"
+	fi
+}
+
+# q SQL: one value.
+q()
+{
+	psql -XAtq -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# Print and record a result line.
+say()
+{
+	echo "$*" | tee -a "$RESULTS"
+}
+
+stop_cluster()
+{
+	[ -f "$DATA/postmaster.pid" ] || return 0
+	as_owner "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1 ||
+		as_owner "$PGBIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1
+}
+
+on_exit()
+{
+	[ "${KV_BENCH_KEEP:-0}" = 1 ] || stop_cluster
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+# ---- model and cluster --------------------------------------------------
+if [ ! -r "$MODEL" ]; then
+	echo "making $MODEL"
+	mkdir -p "$(dirname "$MODEL")"
+	build/llm-random-model --shape 110M --type q8_0 \
+		--vocab "$LLM_MODELS_DIR/gguf/ggml-vocab-llama-spm.gguf" -o "$MODEL" || exit 1
+fi
+stop_cluster
+rm -rf "$RUN"
+mkdir -p "$RUN"
+[ "$(id -u)" -eq 0 ] && chown postgres: "$RUN"
+if ! as_owner test -r "$MODEL"; then
+	cp "$MODEL" "$RUN/model.gguf" && chmod 644 "$RUN/model.gguf"
+	MODEL=$RUN/model.gguf
+fi
+as_owner "$PGBIN/initdb" -D "$DATA" -U postgres --auth=trust --no-sync -E UTF8 \
+	--no-locale >"$RUN/initdb.log" 2>&1 || { cat "$RUN/initdb.log"; exit 1; }
+cat >>"$DATA/postgresql.conf" <<EOF
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$RUN'
+max_connections = 60
+fsync = off
+shared_preload_libraries = 'llm'
+llm.model = '$MODEL'
+llm.threads = $THREADS
+llm.kv_cache_size = '$KV_SIZE'
+llm.max_requests = 32
+EOF
+as_owner "$PGBIN/pg_ctl" -D "$DATA" -l "$RUN/server.log" -w start >/dev/null ||
+	{ tail -n 20 "$RUN/server.log"; exit 1; }
+q 'CREATE EXTENSION llm' || exit 1
+for i in $(seq 1 120); do
+	[ "$(q 'SELECT model_loaded FROM llm_stats')" = t ] && break
+	sleep 0.5
+done
+[ "$(q 'SELECT model_loaded FROM llm_stats')" = t ] || { echo "model not loaded"; exit 1; }
+: >"$RESULTS"
+say "# kv_bench $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+say "# model $(q "SELECT llm_model_info()->>'name'") ($(q "SELECT llm_model_info()->>'n_params'") parameters), context $(q "SELECT llm_model_info()->>'n_ctx'"), llm.threads $THREADS, llm.kv_cache_size $KV_SIZE"
+say "# pool: $(q 'SELECT pages_total FROM llm_kv_cache') pages of $(q 'SELECT page_bytes FROM llm_kv_cache') bytes ($(q "SELECT setting FROM pg_settings WHERE name = 'llm.kv_block_size'") tokens each)"
+q "SELECT llm_generate('warm up', 4)" >/dev/null
+
+# ---- 1. throughput vs. concurrency --------------------------------------
+if [[ $PARTS == *" 1 "* ]]; then
+cat >"$RUN/gen.sql" <<EOF
+\\set id random(1, 1000000)
+SELECT llm_generate('Once upon a time ' || :id || ' there was', $TOKENS);
+EOF
+say ""
+say "## 1. throughput: llm_generate(max_tokens => $TOKENS, greedy), ${SECS} s per level"
+say "# sessions  tokens/s  ratio_to_1  requests"
+: >"$RUN/throughput.dat"
+base=""
+for c in $LEVELS; do
+	read -r g0 s0 < <(psql -XAtq -F ' ' -c 'SELECT generated_tokens, requests_served FROM llm_stats')
+	t0=$(date +%s.%N)
+	pgbench -n -c "$c" -j "$(( c < 4 ? c : 4 ))" -T "$SECS" -f "$RUN/gen.sql" postgres \
+		>"$RUN/pgbench.$c.log" 2>&1 || { tail -n 5 "$RUN/pgbench.$c.log"; }
+	t1=$(date +%s.%N)
+	read -r g1 s1 < <(psql -XAtq -F ' ' -c 'SELECT generated_tokens, requests_served FROM llm_stats')
+	tps=$(awk -v g=$((g1 - g0)) -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", g / (b - a) }')
+	[ -n "$base" ] || base=$tps
+	ratio=$(awk -v x="$tps" -v y="$base" 'BEGIN { printf "%.2f", x / y }')
+	printf '%d %s %s\n' "$c" "$tps" "$ratio" >>"$RUN/throughput.dat"
+	say "$(printf '%10d  %8s  %9sx  %8d' "$c" "$tps" "$ratio" $((s1 - s0)))"
+done
+r8=$(awk '$1 == 8 { print $3 }' "$RUN/throughput.dat")
+[ -n "$r8" ] && say "# 8 sessions: ${r8}x one session (target >= 4x)"
+
+if command -v gnuplot >/dev/null; then
+	mkdir -p "$(dirname "$PLOT")"
+	gnuplot <<EOF
+set terminal pngcairo size 800,500 noenhanced
+set output '$PLOT'
+set title "llm: aggregate generation throughput vs. concurrent SQL sessions\\n(random-weight 110M Q8_0, llm.threads = $THREADS, greedy, $TOKENS tokens per request)"
+set xlabel 'concurrent SQL sessions'
+set ylabel 'generated tokens/s (all sessions)'
+set logscale x 2
+set xrange [0.8:20]
+set xtics (1, 2, 4, 8, 16)
+set key left top
+set grid
+set yrange [0:*]
+base = $base
+plot '$RUN/throughput.dat' using 1:2 with linespoints lw 2 pt 7 title 'measured (continuous batching)', \
+	 base title 'one session (no batching)' with lines dt 2
+EOF
+	[ -s "$PLOT" ] && say "# plot: ${PLOT#$ROOT/}"
+fi
+fi
+
+# ---- 2. KV memory waste under a mixed-length workload --------------------
+WORDS=(apple river house garden little happy sunny window yellow rabbit
+	forest castle dragon pencil silver winter summer bridge candle basket
+	orange purple market friend school teacher kitten puppy flower cookie)
+# mixed_prompt N: N random words
+mixed_prompt()
+{
+	local n=$1 i out=""
+	for i in $(seq 1 "$n"); do
+		out+="${WORDS[RANDOM % ${#WORDS[@]}]} "
+	done
+	printf '%s' "$out"
+}
+# A session of the mixed workload: prompts of ~64-400 tokens, 32-192 new.
+mixed_session()
+{
+	local i
+	for i in $(seq 1 40); do
+		echo "SELECT length(llm_generate('$(mixed_prompt $((40 + RANDOM % 220)))', $((32 + RANDOM % 161))));"
+	done
+}
+if [[ $PARTS == *" 2 "* ]]; then
+say ""
+say "## 2. KV memory waste, 12 sessions, prompts ~64-400 tokens, 32-192 new tokens, ${MIXED_SECS} s"
+pids=()
+for s in $(seq 1 12); do
+	mixed_session >"$RUN/mixed.$s.sql"
+	psql -Xq -f "$RUN/mixed.$s.sql" >/dev/null 2>&1 &
+	pids+=($!)
+done
+: >"$RUN/mixed.dat"
+end=$(($(date +%s) + MIXED_SECS))
+while [ "$(date +%s)" -lt "$end" ]; do
+	psql -XAtq -F ' ' -c "SELECT k.pages_used, round(k.internal_fragmentation_percent::numeric, 3),
+			(SELECT count(*) FROM llm_requests WHERE state = 'running' AND pages > 0),
+			(SELECT coalesce(sum(pages), 0) FROM llm_requests)
+		FROM llm_kv_cache k WHERE k.pages_used > 0" >>"$RUN/mixed.dat" 2>/dev/null
+	sleep 0.2
+done
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+wait 2>/dev/null
+pages_total=$(q 'SELECT pages_total FROM llm_kv_cache')
+block=$(q "SELECT setting FROM pg_settings WHERE name = 'llm.kv_block_size'")
+n_ctx=$(q "SELECT llm_model_info()->>'n_ctx'")
+awk -v total="$pages_total" -v bs="$block" -v ctx="$n_ctx" '
+	NF == 4 && $3 > 0 { n++; frag += $2; if ($2 > fmax) fmax = $2; used += $1; seqs += $3; held += $4 }
+	END {
+		if (n == 0) { print "# no samples"; exit }
+		per_seq = held / seqs
+		reserve = int((ctx + bs - 1) / bs)
+		printf "# samples %d, sequences running per sample %.1f, pages used per sample %.1f of %d\n", n, seqs / n, used / n, total
+		printf "internal fragmentation: mean %.2f%%, max %.2f%% (target < 4%%)\n", frag / n, fmax
+		printf "pages per sequence (measured) %.1f vs. %d for a %d-token max-context reservation\n", per_seq, reserve, ctx
+		printf "sequences that fit %d pages: %d paged vs. %d reserved (%.1fx)\n", total, int(total / per_seq), int(total / reserve), (total / per_seq) / int(total / reserve)
+	}' "$RUN/mixed.dat" | tee -a "$RESULTS"
+say "# $(q "SELECT 'preemptions ' || preemptions || ', evictions ' || evictions FROM llm_kv_cache")"
+for i in $(seq 1 100); do
+	[ "$(q 'SELECT pages_used FROM llm_kv_cache')" = 0 ] && break
+	sleep 0.2
+done
+fi
+
+# ---- 3. time to first token: 90% cached prefix vs. cold ------------------
+# ttft PROMPT: milliseconds of SELECT llm_generate(prompt, 1), as psql times it
+ttft()
+{
+	printf '%s\n' '\timing on' "SELECT length(llm_generate(:'p', 1));" |
+		psql -Xq -v p="$1" | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p'
+}
+if [[ $PARTS == *" 3 "* ]]; then
+say ""
+say "## 3. time to first token (max_tokens => 1), prompt ~900 tokens, first 90% cached vs. cold"
+say "# rep  prompt_tokens  cold_ms  cached_ms  ratio  2-token_prompt_ms"
+: >"$RUN/ttft.dat"
+suffix=" and then the $(mixed_prompt 55)"
+for rep in $(seq 1 "${KV_BENCH_REPS:-3}"); do
+	warm_prefix="Story $rep$RANDOM: $(mixed_prompt 520)"
+	cold_prefix="Story $rep$RANDOM: $(mixed_prompt 520)"
+	ttft "$warm_prefix and so" >/dev/null	# caches the prefix's pages
+	ntok=$(printf '%s\n' "SELECT array_length(llm_tokenize(:'p', true), 1);" | psql -XAtq -v p="$cold_prefix$suffix")
+	cold=$(ttft "$cold_prefix$suffix")
+	cached=$(ttft "$warm_prefix$suffix")
+	fixed=$(ttft "Once")
+	ratio=$(awk -v a="$cold" -v b="$cached" 'BEGIN { printf "%.1f", a / b }')
+	echo "$cold $cached $fixed" >>"$RUN/ttft.dat"
+	say "$(printf '%5d  %13s  %7s  %9s  %5sx  %17s' "$rep" "$ntok" "$cold" "$cached" "$ratio" "$fixed")"
+done
+sort -n -k1 "$RUN/ttft.dat" | awk '{ c[NR] = $1 } END { print c[int((NR + 1) / 2)] }' >"$RUN/cold.med"
+sort -n -k2 "$RUN/ttft.dat" | awk '{ w[NR] = $2 } END { print w[int((NR + 1) / 2)] }' >"$RUN/warm.med"
+say "$(awk -v a="$(cat "$RUN/cold.med")" -v b="$(cat "$RUN/warm.med")" \
+	'BEGIN { printf "median: cold %.1f ms, cached prefix %.1f ms: %.1fx faster (target >= 5x)", a, b, a / b }')"
+say "# $(q "SELECT 'prefix queries ' || prefix_queries || ', hits ' || prefix_hits || ', hit rate ' || round(prefix_hit_rate::numeric, 3) FROM llm_kv_cache")"
+fi
+echo
+echo "results: $RESULTS"
