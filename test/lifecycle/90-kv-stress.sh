@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kv_stress.sh — the KV page accounting never leaks.
+# 90-kv-stress.sh — the KV page accounting never leaks.
 #
 # Several concurrent psql sessions run thousands of short generations
 # (llm_generate with random statement_timeouts, llm_generate_stream
