@@ -27,6 +27,7 @@ int			llm_guc_kv_cache_size_mb = LLM_KV_CACHE_MB_DEFAULT;
 int			llm_guc_kv_block_size = LLM_KV_BLOCK_SIZE_DEFAULT;
 int			llm_guc_kv_cache_type = LLM_KV_CACHE_F16;
 int			llm_guc_max_batch_tokens = LLM_MAX_BATCH_TOKENS_DEFAULT;
+int			llm_guc_blas_min_rows = 0;
 int			llm_guc_context_overflow = LLM_CONTEXT_OVERFLOW_ERROR;
 
 static const struct config_enum_entry kv_cache_type_options[] = {
@@ -89,6 +90,16 @@ LlmGucInit(void)
 							&llm_guc_max_batch_tokens,
 							LLM_MAX_BATCH_TOKENS_DEFAULT, LLM_MAX_BATCH_TOKENS_MIN,
 							LLM_MAX_BATCH_TOKENS_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("llm.blas_min_rows",
+							"Prefill chunks of at least this many rows use OpenBLAS (0 = never).",
+							"OpenBLAS is loaded by the worker only. Its results depend on the "
+							"batch shape, so outputs then depend on batching.",
+							&llm_guc_blas_min_rows,
+							0, 0, LLM_MAX_BATCH_TOKENS_MAX,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

@@ -11,8 +11,10 @@
  * handlers only ever run on this, the main, thread; engine threads never
  * call PostgreSQL.  With no or a bad model the worker stays up, publishes
  * the reason and answers each request with it (no crash loop); a reload
- * (SIGHUP) retries.  A reload that changes llm.model, llm.threads or
- * llm.max_batch_tokens fails in-flight requests and reopens the engine.
+ * (SIGHUP) retries.  A reload that changes llm.model, llm.threads,
+ * llm.max_batch_tokens or llm.blas_min_rows fails in-flight requests and
+ * reopens the engine.  OpenBLAS, when llm.blas_min_rows asks for it, is
+ * loaded here by the engine (dlopen), never in the postmaster.
  *
  * Main loop (never sleeps while the engine is busy):
  *   1. ResetLatch, CHECK_FOR_INTERRUPTS (SIGTERM: die), reload if asked;
@@ -109,6 +111,7 @@ static llm_engine *engine = NULL;
 static char *loaded_path = NULL;
 static int	loaded_threads = 0;
 static int	loaded_batch = 0;
+static int	loaded_blas = 0;	/* llm.blas_min_rows the engine was opened with */
 static char *piece_buf = NULL;
 static size_t piece_cap = 0;
 static int32 *take_buf = NULL;
@@ -1209,6 +1212,7 @@ LoadModel(void)
 	loaded_path = MemoryContextStrdup(TopMemoryContext, path);
 	loaded_threads = threads;
 	loaded_batch = llm_guc_max_batch_tokens;
+	loaded_blas = llm_guc_blas_min_rows;
 
 	if (path[0] == '\0')
 	{
@@ -1231,6 +1235,7 @@ LoadModel(void)
 	cfg.kv_mem_size = llm_pg_kv_area_size;
 	cfg.kv_block_size = llm_guc_kv_block_size;
 	cfg.kv_type = llm_guc_kv_cache_type == LLM_KV_CACHE_F32 ? LLM_F32 : LLM_F16;
+	cfg.blas_min_rows = llm_guc_blas_min_rows;
 
 	rc = OpenEngine(&cfg, &engine, &err);
 	if (rc == LLM_OK && llm_guc_context_size == 0 &&
@@ -1321,7 +1326,8 @@ ReloadConfig(void)
 	if (engine == NULL ||
 		strcmp(llm_guc_model_path ? llm_guc_model_path : "", loaded_path ? loaded_path : "") != 0 ||
 		LlmGucThreads() != loaded_threads ||
-		llm_guc_max_batch_tokens != loaded_batch)
+		llm_guc_max_batch_tokens != loaded_batch ||
+		llm_guc_blas_min_rows != loaded_blas)
 	{
 		if (engine)
 			ereport(LOG,
