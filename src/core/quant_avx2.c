@@ -52,6 +52,20 @@ hmax8(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
+/*
+ * Prefetch the bytes [p, p + len) of the weights at the same place in the
+ * next group of rows (rows are short, so the hardware prefetchers restart
+ * at every group).  With ws = 0 (one row) it is harmless.
+ */
+static AI void
+quant_prefetch_next_group(const void *p, size_t ws, int len)
+{
+	const char *q = (const char *) p + QUANT_AVX2_ROWS * ws;
+
+	for (int o = 0; o < len; o += 64)
+		_mm_prefetch(q + o, _MM_HINT_T0);
+}
+
 /* f16 scalar to float. */
 static AI float
 h2f(uint16_t h)
@@ -226,6 +240,8 @@ q8_0_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 			__m256i		p = _mm256_add_epi32(_mm256_madd_epi16(w0, a0),
 											 _mm256_madd_epi16(w1, a1));
 
+			quant_prefetch_next_group(wb, ws, 34);
+
 			acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
 									 _mm256_set1_ps(da * h2f(wb->d)), acc[i]);
 		}
@@ -270,6 +286,8 @@ q4_0_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 				_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
 			__m256i		p = _mm256_sub_epi32(
 				_mm256_madd_epi16(_mm256_maddubs_epi16(qq, av), ones16), corr);
+
+			quant_prefetch_next_group(wb, ws, 18);
 
 			acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p),
 									 _mm256_set1_ps(da * h2f(wb->d)), acc[i]);
@@ -332,6 +350,7 @@ q4_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 			__m256i		sc16,
 						isum = _mm256_setzero_si256();
 
+			quant_prefetch_next_group(wb, ws, 144);
 			q4_K_unpack(wb->scales, &scb, &mnb);
 			sc8 = _mm_cvtsi64_si128((long long) scb);
 			mn8 = _mm_cvtsi64_si128((long long) mnb);
@@ -408,6 +427,8 @@ q6_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 			/* -32 * sum(sc * bsum): the q - 32 offset */
 			__m256i		isum = _mm256_sub_epi32(_mm256_setzero_si256(),
 												_mm256_slli_epi32(_mm256_madd_epi16(bsums, sc16), 5));
+
+			quant_prefetch_next_group(wb, ws, 210);
 
 			for (int h = 0; h < 2; h++)
 			{

@@ -18,7 +18,8 @@
  *
  * Q4_K and Q6_K take 64 values per vpmaddubsw and apply the sub-block
  * scales with vpdpwssd; float weights use 16-wide FMAs, 4 rows at a time.
- * Each weight row is prefetched QUANT_PREFETCH bytes ahead.
+ * Quantized rows are prefetched one row group ahead (see
+ * quant_prefetch_next_group), float rows QUANT_PREFETCH bytes ahead.
  *
  * This file also holds the weak default of quant_amx_kernels (quant_impl.h).
  */
@@ -29,8 +30,23 @@
 
 #define AI inline __attribute__((always_inline))
 #define QUANT_AVX512_ROWS 4
-/* How far ahead (bytes) each weight row is prefetched. */
+/* How far ahead (bytes) each float weight row is prefetched. */
 #define QUANT_PREFETCH 1024
+
+/*
+ * Prefetch the bytes [p, p + len) of the weights at the same place in the
+ * next group of rows.  Rows are short (a few KB), so the hardware
+ * prefetchers restart at every group of rows; fetching the next group while
+ * this one is computed hides that.  With ws = 0 (one row) it is harmless.
+ */
+static AI void
+quant_prefetch_next_group(const void *p, size_t ws, int len)
+{
+	const char *q = (const char *) p + QUANT_AVX512_ROWS * ws;
+
+	for (int o = 0; o < len; o += 64)
+		_mm_prefetch(q + o, _MM_HINT_T0);
+}
 
 /* f16 scalar to float. */
 static AI float
@@ -290,7 +306,7 @@ q8_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
 		{
 			const quant_block_q8_0 *wb = (const quant_block_q8_0 *) (w + i * ws) + b;
 
-			_mm_prefetch((const char *) wb + QUANT_PREFETCH, _MM_HINT_T0);
+			quant_prefetch_next_group(wb, ws, 68);
 			wv[i] = _mm512_xor_si512(load_pair(wb[0].qs, wb[1].qs), off);
 			dw[i] = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(h2f_pair(wb[0].d, wb[1].d)));
 		}
@@ -380,7 +396,7 @@ q4_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
 			const quant_block_q4_0 *wb = (const quant_block_q4_0 *) (w + i * ws) + b;
 			__m512i		z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *) wb[0].qs));
 
-			_mm_prefetch((const char *) wb + QUANT_PREFETCH, _MM_HINT_T0);
+			quant_prefetch_next_group(wb, ws, 72);
 			z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *) wb[1].qs), 1);
 			z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *) wb[2].qs), 2);
 			z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *) wb[3].qs), 3);
@@ -508,7 +524,7 @@ q4_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 																		   _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn8, mn8)))),
 									  _mm256_set1_ps(ab[b].d * h2f(wb->dmin)), macc[i]);
 			sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long) scb)));
-			_mm_prefetch((const char *) wb + QUANT_PREFETCH, _MM_HINT_T0);
+			quant_prefetch_next_group(wb, ws, 144);
 			for (int c = 0; c < 4; c++)
 			{
 				__m256i		q = _mm256_loadu_si256((const __m256i *) (wb->qs + 32 * c));
@@ -576,7 +592,7 @@ q6_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 			__m512i		isum = _mm512_setzero_si512();
 			__m512i		idx = sidx0;
 
-			_mm_prefetch((const char *) wb + QUANT_PREFETCH, _MM_HINT_T0);
+			quant_prefetch_next_group(wb, ws, 210);
 			for (int h = 0; h < 2; h++)
 			{
 				__m512i		ql = _mm512_loadu_si512(wb->ql + 64 * h);
