@@ -77,9 +77,9 @@ EXTRA_CLEAN = build
 # cluster on port 54329 (test/run-pg-tests.sh runs every stage and prints
 # one "N passed, N failed" line).  Root or sudo is needed for make install.
 test:
-	@test/run-pg-tests.sh
+	@bash test/run-pg-tests.sh
 
 # The README's first command: build, install and run a local demo cluster
 # (port 54321); make demo MODEL=/path/to/model.gguf for another model.
 demo:
-	@scripts/demo.sh $(MODEL)
+	@bash scripts/demo.sh $(MODEL)

@@ -62,6 +62,9 @@ llm_chat_family_from_name(const char *name)
 {
 	if (name == NULL)
 		return LLM_CHAT_UNKNOWN;
+	/* "mistral" alone means the original [INST] format (Mistral 7B v0.1) */
+	if (strcasecmp(name, "mistral") == 0)
+		return LLM_CHAT_MISTRAL_V1;
 	for (int f = 1; f < LLM_CHAT_N_FAMILIES; f++)
 		if (strcasecmp(name, family_names[f]) == 0)
 			return (llm_chat_family) f;

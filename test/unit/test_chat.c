@@ -250,6 +250,7 @@ test_names(void)
 	CHECK(llm_chat_family_from_name("llama3.1") == LLM_CHAT_LLAMA31);
 	CHECK(llm_chat_family_from_name("mistral-v3-tekken") ==
 		  LLM_CHAT_MISTRAL_V3_TEKKEN);
+	CHECK(llm_chat_family_from_name("Mistral") == LLM_CHAT_MISTRAL_V1);
 	CHECK(llm_chat_family_from_name("foo") == LLM_CHAT_UNKNOWN);
 	CHECK(llm_chat_family_from_name("unknown") == LLM_CHAT_UNKNOWN);
 	CHECK(llm_chat_family_from_name("") == LLM_CHAT_UNKNOWN);
