@@ -248,6 +248,23 @@ ref_load(ref_model *r, const llm_model *m)
 static uint32_t ref_act_type = LLM_F32;
 
 static void
+ref_free(ref_model *r)
+{
+	float	  **sets[] = {r->wq, r->wk, r->wv, r->wo, r->wg, r->wu, r->wd, r->an, r->fn};
+
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
+	{
+		for (int l = 0; l < r->hp.n_layer; l++)
+			free(sets[i][l]);
+		free(sets[i]);
+	}
+	if (r->out != r->emb)
+		free(r->out);
+	free(r->emb);
+	free(r->onorm);
+}
+
+static void
 ref_matvec(float *y, const float *W, const float *x, int rows, int cols)
 {
 	float	   *xr = malloc(sizeof(float) * cols);
@@ -435,6 +452,7 @@ check_logits_isa(const char *rel, double tol, int n_exact, llm_isa max_isa)
 	}
 	free(want);
 	free(got);
+	ref_free(&r);
 	llm_model_free(m);
 }
 
