@@ -76,12 +76,12 @@ unit: $(UNIT_BINS) $(TOOLS) $(if $(wildcard src/cli/llm-cli.c),$(CLI))
 FUZZ_SRCS = $(wildcard test/fuzz/fuzz_*.c)
 FUZZ_BINS = $(patsubst test/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 60
-FUZZ_CORE = $(filter-out %_amx.c,$(CORE_SRCS))
+FUZZ_CORE = $(CORE_SRCS)
 
 build/fuzz/%: test/fuzz/%.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(dir $@)
 	$(CORE_CLANG) -std=gnu11 -g -O1 -Isrc/core -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		$(FLAGS_AVX512) $< $(FUZZ_CORE) -o $@ $(CORE_LDLIBS)
+		$(FLAGS_AMX) $< $(FUZZ_CORE) -o $@ $(CORE_LDLIBS)
 
 .PHONY: fuzz fuzz-run
 fuzz: $(FUZZ_BINS)

@@ -20,8 +20,6 @@
  * scales with vpdpwssd; float weights use 16-wide FMAs, 4 rows at a time.
  * Quantized rows are prefetched one row group ahead (see
  * quant_prefetch_next_group), float rows QUANT_PREFETCH bytes ahead.
- *
- * This file also holds the weak default of quant_amx_kernels (quant_impl.h).
  */
 #include "quant_impl.h"
 
@@ -624,13 +622,6 @@ q6_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 }
 
 QUANT_AVX512_DRIVER(q6_K)
-
-/* Default when quant_amx.c is not linked in: the AVX-512 kernels stay. */
-__attribute__((weak)) void
-quant_amx_kernels(quant_kernels *k)
-{
-	(void) k;
-}
 
 /* Install the AVX-512 kernels. */
 void

@@ -105,12 +105,7 @@ quant_q4_K_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
 void		quant_avx2_kernels(quant_kernels *k);
 void		quant_avx512_kernels(quant_kernels *k);
 
-/*
- * quant_amx.c defines this; quant_avx512.c holds a weak do-nothing default
- * for builds without the AMX file (the fuzz build leaves *_amx.c out).  In
- * libllmcore.a, quant_amx.o sorts before quant_avx512.o, so the linker takes
- * the real one for quant.o's reference before it sees the weak default.
- */
+/* Defined in quant_amx.c (every build compiles it, with clang). */
 void		quant_amx_kernels(quant_kernels *k);
 
 #endif							/* LLM_CORE_QUANT_IMPL_H */
