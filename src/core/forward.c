@@ -312,7 +312,9 @@ matmul(llm_fwd *f, const float *x, int64_t ldx, int nt, int n_mats,
 	llm_dtype	dt = llm_dot_type(w0->type);
 	size_t		rb = llm_row_bytes(dt, w0->cols);
 
-	if (f->sgemm && nt >= f->blas_min_rows)
+	/* OpenBLAS wins over the kernels only for float weights (see README) */
+	if (f->sgemm && nt >= f->blas_min_rows &&
+		(w0->type == LLM_F32 || w0->type == LLM_F16 || w0->type == LLM_BF16))
 	{
 		const llm_weight *ws[3] = {w0, w1, w2};
 		float	   *ys[3] = {y0, y1, y2};

@@ -30,8 +30,10 @@ llm_status	llm_fwd_new(const llm_model *m, llm_pool *pool, llm_kv_pool *kv,
 void		llm_fwd_free(llm_fwd *f);
 
 /*
- * Route matrix products of at least min_rows batch rows through sgemm
- * (quantized weights are dequantized 64 rows at a time); NULL turns it off.
+ * Route products with float weights (F32, F16, BF16) over at least min_rows
+ * batch rows through sgemm (F16/BF16 rows are widened 64 at a time); the
+ * quantized kernels beat OpenBLAS, so quantized weights never take this
+ * path.  NULL turns it off.
  */
 llm_status	llm_fwd_set_blas(llm_fwd *f, llm_sgemm_nt_fn sgemm, int min_rows,
 							 llm_error *err);
