@@ -95,7 +95,7 @@ LlmGucInit(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("llm.blas_min_rows",
-							"Prefill chunks of at least this many rows use OpenBLAS (0 = never).",
+							"Prefill chunks of at least this many rows use OpenBLAS for float weights (0 = never).",
 							"OpenBLAS is loaded by the worker only. Its results depend on the "
 							"batch shape, so outputs then depend on batching.",
 							&llm_guc_blas_min_rows,
