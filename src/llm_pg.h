@@ -144,6 +144,9 @@ typedef struct LlmGenParams
 	int32		n_samples;		/* LLM_REQ_GENERATE_N: samples, seeds
 								 * seed + i */
 	int32		context_overflow;	/* LlmContextOverflow */
+	bool		stream;			/* wake the backend for every piece; else
+								 * only when the ring is half full or the
+								 * request ends */
 } LlmGenParams;
 
 /*
@@ -258,6 +261,8 @@ extern char *LlmSlotRing(int i);
 
 /* Worker: append one record; false if the ring has no room for it. */
 extern bool LlmRingPut(int i, const char *data, uint32 len);
+/* Worker: is at least half of slot i's ring unread? */
+extern bool LlmRingHalfFull(int i);
 
 /* Backend: take the next record into out (appended); false if none. */
 extern bool LlmRingGet(int i, StringInfo out);

@@ -257,6 +257,19 @@ LlmRingPut(int i, const char *data, uint32 len)
 	return true;
 }
 
+/* Worker: does slot i's ring hold at least half its size unread? */
+bool
+LlmRingHalfFull(int i)
+{
+	LlmSlot    *slot = &llm_pg_shared->slots[i];
+	uint64		used;
+
+	SpinLockAcquire(&slot->mutex);
+	used = slot->ring_write - slot->ring_read;
+	SpinLockRelease(&slot->mutex);
+	return used >= llm_pg_shared->ring_size / 2;
+}
+
 /* Backend: take the next record into out (appended); false if none. */
 bool
 LlmRingGet(int i, StringInfo out)

@@ -158,11 +158,12 @@ LlmGenParamsFromArgsAt(FunctionCallInfo fcinfo, int first, int penalty_arg,
 		gen->n_stop = StopStrings(PG_GETARG_ARRAYTYPE_P(first + 6), stops);
 	gen->n_samples = 1;
 	gen->context_overflow = llm_guc_context_overflow;
+	gen->stream = false;
 }
 
 /* Submit a generation for the prompt argument. */
 static LlmRequestId
-SubmitGenerate(FunctionCallInfo fcinfo)
+SubmitGenerate(FunctionCallInfo fcinfo, bool stream)
 {
 	LlmGenParams gen;
 	StringInfoData stops;
@@ -174,6 +175,7 @@ SubmitGenerate(FunctionCallInfo fcinfo)
 	LlmGenParamsFromArgs(fcinfo, 8, &gen, &stops);
 	prompt = LlmTextToUtf8(PG_GETARG_TEXT_PP(0), &len);
 	gen.prompt_len = len;
+	gen.stream = stream;
 	return LlmRequestSubmit(LLM_REQ_GENERATE, &gen, true, prompt, len,
 							stops.data, stops.len);
 }
@@ -188,7 +190,7 @@ llm_sql_generate(PG_FUNCTION_ARGS)
 	LlmCheckLoaded();
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	id = SubmitGenerate(fcinfo);
+	id = SubmitGenerate(fcinfo, false);
 	initStringInfo(&out);
 	LlmRequestCollect(id, &out);
 	PG_RETURN_TEXT_P(LlmTextFromUtf8(out.data, out.len));
@@ -229,7 +231,7 @@ llm_sql_generate_stream(PG_FUNCTION_ARGS)
 		funcctx->user_fctx = st;
 		if (!PG_ARGISNULL(0))
 		{
-			st->id = SubmitGenerate(fcinfo);
+			st->id = SubmitGenerate(fcinfo, true);
 			if (rsinfo && IsA(rsinfo, ReturnSetInfo) && rsinfo->econtext)
 				RegisterExprContextCallback(rsinfo->econtext, StreamShutdown,
 											Int64GetDatum((int64) st->id));

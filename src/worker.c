@@ -94,6 +94,7 @@ typedef struct WorkerReq
 	int			n_seq;
 	int			n_live;			/* seqs still in the engine */
 	bool		tagged;			/* records start with the sample index */
+	bool		stream;			/* the backend wants every piece at once */
 	StringInfoData pending;		/* records not yet in the ring */
 	int			pending_off;
 	StringInfoData held;		/* text that may start a stop string */
@@ -311,7 +312,13 @@ FlushReq(int i)
 		resetStringInfo(&q->pending);
 		q->pending_off = 0;
 	}
-	if (wrote && q->latch)
+	/*
+	 * Wake a streaming reader for every piece; the others only when the
+	 * ring fills up (or, in FinishSlot, when the request ends): a wake-up
+	 * per token costs the engine threads a context switch each.
+	 */
+	if (wrote && q->latch &&
+		(q->stream || q->pending.len > 0 || LlmRingHalfFull(i)))
 		SetLatch(q->latch);
 }
 
@@ -677,6 +684,7 @@ StartGenerate(int i, LlmRequestKind kind, const LlmGenParams *gen,
 	q->seqs = palloc0(sizeof(WorkerSeq) * n_seq);
 	q->n_seq = q->n_live = n_seq;
 	q->tagged = (kind == LLM_REQ_GENERATE_N);
+	q->stream = gen->stream;
 	q->n_prompt = n;
 	for (s = 0; s < n_seq; s++)
 	{

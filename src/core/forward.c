@@ -22,6 +22,7 @@
 #include "forward.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -233,6 +234,14 @@ rope(const llm_fwd *f, float *vec, int32_t pos)
 
 /* ---- matrix products ---- */
 
+/*
+ * Rows are handed out in chunks from a shared counter rather than split
+ * evenly up front: a thread that loses its CPU to another process (the
+ * machine is shared with PostgreSQL backends) then holds up the step by
+ * one chunk at most.  Which thread computes a row never changes its value.
+ */
+#define MM_CHUNK 64
+
 typedef struct mm_job
 {
 	int			n_mats;
@@ -241,24 +250,33 @@ typedef struct mm_job
 	const uint8_t *xq;			/* quantized input rows */
 	size_t		xq_stride;
 	int			nt;
+	int64_t		n_chunks[3];	/* chunks of each matrix */
+	atomic_llong next;			/* next chunk, over all matrices */
 } mm_job;
 
-/* Each thread takes its share of every matrix's rows. */
+/* Take chunks until none are left. */
 static void
 mm_worker(void *arg, int ith, int nth)
 {
 	mm_job	   *j = arg;
 
-	for (int i = 0; i < j->n_mats; i++)
+	for (;;)
 	{
-		const llm_weight *w = j->w[i];
-		int64_t		r0,
-					r1;
+		int64_t		c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+		int			i = 0;
 
-		llm_pool_split(w->rows, 16, ith, nth, &r0, &r1);
-		if (r0 < r1)
+		while (i < j->n_mats && c >= j->n_chunks[i])
+			c -= j->n_chunks[i++];
+		if (i == j->n_mats)
+			return;
+		{
+			const llm_weight *w = j->w[i];
+			int64_t		r0 = c * MM_CHUNK;
+			int64_t		r1 = r0 + MM_CHUNK < w->rows ? r0 + MM_CHUNK : w->rows;
+
 			llm_matmul_rows(w->type, w->cols, w->data, j->xq, j->xq_stride, j->nt,
 							j->y[i], w->rows, r0, r1);
+		}
 	}
 }
 
@@ -332,6 +350,9 @@ matmul(llm_fwd *f, const float *x, int64_t ldx, int nt, int n_mats,
 		llm_quantize_row(dt, x + t * ldx, f->xq + t * rb, w0->cols);
 	j.xq = f->xq;
 	j.xq_stride = rb;
+	for (int i = 0; i < n_mats; i++)
+		j.n_chunks[i] = (j.w[i]->rows + MM_CHUNK - 1) / MM_CHUNK;
+	atomic_init(&j.next, 0);
 	if (w0->rows * w0->cols * nt * n_mats < SERIAL_WORK)
 		mm_worker(&j, 0, 1);	/* too small to pay for a hand-off */
 	else

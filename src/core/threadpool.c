@@ -16,6 +16,7 @@
 #include <string.h>
 
 #define SPIN_ITERS 200000
+#define YIELD_AFTER 2000		/* caller's spins before it yields */
 
 struct llm_pool
 {
@@ -173,6 +174,13 @@ llm_pool_run(llm_pool *pool, llm_pool_fn fn, void *arg)
 		pthread_mutex_unlock(&pool->mu);
 	}
 	fn(arg, 0, pool->n);
-	while (atomic_load_explicit(&pool->done, memory_order_acquire) < pool->n - 1)
-		cpu_relax();
+	/* a worker that lost its CPU to another process gets it back sooner */
+	for (int spins = 0;
+		 atomic_load_explicit(&pool->done, memory_order_acquire) < pool->n - 1; spins++)
+	{
+		if (spins < YIELD_AFTER)
+			cpu_relax();
+		else
+			sched_yield();
+	}
 }
