@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SPIN_ITERS 2000		/* ~0.1 ms: back-to-back jobs of a pass */
+#define SPIN_ITERS 200000		/* ~10 ms: a shorter spin measured slower for
+								 * one SQL session (172 vs 125 tokens/s), as
+								 * each step then pays a wake-up */
 #define YIELD_AFTER 2000		/* caller's spins before it yields */
 
 struct llm_pool
