@@ -367,24 +367,6 @@ llm_seq_add(llm_engine *e, const int32_t *prompt, int n_prompt,
 	return LLM_OK;
 }
 
-/* Append a page reference to a block table. */
-static bool
-bt_push(llm_block_table *bt, int32_t page)
-{
-	if (bt->n_pages == bt->cap)
-	{
-		int32_t		ncap = bt->cap ? bt->cap * 2 : 8;
-		int32_t    *np = realloc(bt->pages, (size_t) ncap * sizeof(int32_t));
-
-		if (np == NULL)
-			return false;
-		bt->pages = np;
-		bt->cap = ncap;
-	}
-	bt->pages[bt->n_pages++] = page;
-	return true;
-}
-
 /* Reuse the longest cached prefix of a waiting sequence's tokens. */
 static void
 admit_prefix(llm_engine *e, seq *s)
@@ -402,9 +384,9 @@ admit_prefix(llm_engine *e, seq *s)
 
 		if (page < 0)
 			break;
-		if (!bt_push(&s->bt, page))
+		if (llm_bt_append_page(e->kv, &s->bt, page, NULL) != LLM_OK)
 		{
-			llm_kv_page_unref(e->kv, page);
+			llm_kv_page_unref(e->kv, page);	/* the reference stays ours */
 			break;
 		}
 		s->n_hashed++;
