@@ -73,40 +73,6 @@ h2f(uint16_t h)
 	return _cvtsh_ss(h);
 }
 
-/*
- * The matmul driver and vec_dot of a kernel family P, given
- * P_rows(n, nr, w, w_stride, a, out) computing nr <= 4 rows.
- */
-#define QUANT_AVX2_DRIVER(P) \
-static void \
-P##_rows4(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, float *out) \
-{ \
-	P##_rows(n, 4, w, ws, a, out); \
-} \
-static void \
-P##_rows1(int64_t n, const uint8_t *w, const uint8_t *a, float *out) \
-{ \
-	P##_rows(n, 1, w, 0, a, out); \
-} \
-static void \
-P##_dot(int64_t n, float *s, const void *w, const void *a) \
-{ \
-	P##_rows1(n, w, a, s); \
-} \
-static void \
-P##_matmul(int64_t n, const void *W, size_t ws, const void *A, size_t as, \
-		   int nt, float *y, int64_t ldy, int64_t r0, int64_t r1) \
-{ \
-	const uint8_t *Wb = W, *Ab = A; \
-	int64_t r = r0; \
-	for (; r + QUANT_AVX2_ROWS <= r1; r += QUANT_AVX2_ROWS) \
-		for (int t = 0; t < nt; t++) \
-			P##_rows4(n, Wb + r * ws, ws, Ab + t * as, y + t * ldy + r); \
-	for (; r < r1; r++) \
-		for (int t = 0; t < nt; t++) \
-			P##_rows1(n, Wb + r * ws, Ab + t * as, y + t * ldy + r); \
-}
-
 /* ---- float weights ------------------------------------------------------ */
 
 enum
@@ -208,9 +174,9 @@ bf16_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 	fw_rows(n, nr, w, ws, a, out, FW_BF16);
 }
 
-QUANT_AVX2_DRIVER(f32)
-QUANT_AVX2_DRIVER(f16)
-QUANT_AVX2_DRIVER(bf16)
+QUANT_ROWS_DRIVER(f32, QUANT_AVX2_ROWS)
+QUANT_ROWS_DRIVER(f16, QUANT_AVX2_ROWS)
+QUANT_ROWS_DRIVER(bf16, QUANT_AVX2_ROWS)
 
 /* ---- Q8_0 x Q8_0 -------------------------------------------------------- */
 
@@ -251,7 +217,7 @@ q8_0_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 		out[i] = hsum8(acc[i]);
 }
 
-QUANT_AVX2_DRIVER(q8_0)
+QUANT_ROWS_DRIVER(q8_0, QUANT_AVX2_ROWS)
 
 /* ---- Q4_0 x Q8_0 -------------------------------------------------------- */
 
@@ -298,7 +264,7 @@ q4_0_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 		out[i] = hsum8(acc[i]);
 }
 
-QUANT_AVX2_DRIVER(q4_0)
+QUANT_ROWS_DRIVER(q4_0, QUANT_AVX2_ROWS)
 
 /* ---- Q4_K x Q8_K -------------------------------------------------------- */
 
@@ -383,7 +349,7 @@ q4_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 		out[i] = hsum8(_mm256_sub_ps(acc[i], macc[i]));
 }
 
-QUANT_AVX2_DRIVER(q4_K)
+QUANT_ROWS_DRIVER(q4_K, QUANT_AVX2_ROWS)
 
 /* ---- Q6_K x Q8_K -------------------------------------------------------- */
 
@@ -466,7 +432,7 @@ q6_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 		out[i] = hsum8(acc[i]);
 }
 
-QUANT_AVX2_DRIVER(q6_K)
+QUANT_ROWS_DRIVER(q6_K, QUANT_AVX2_ROWS)
 
 /* ---- activation quantizers ------------------------------------------------ */
 

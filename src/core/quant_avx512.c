@@ -64,37 +64,6 @@ hsum8(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-/* Driver and vec_dot of a family P with P_rows(n, nr, w, ws, a, out). */
-#define QUANT_AVX512_DRIVER(P) \
-static void \
-P##_rows4(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, float *out) \
-{ \
-	P##_rows(n, 4, w, ws, a, out); \
-} \
-static void \
-P##_rows1(int64_t n, const uint8_t *w, const uint8_t *a, float *out) \
-{ \
-	P##_rows(n, 1, w, 0, a, out); \
-} \
-static void \
-P##_dot(int64_t n, float *s, const void *w, const void *a) \
-{ \
-	P##_rows1(n, w, a, s); \
-} \
-static void \
-P##_matmul(int64_t n, const void *W, size_t ws, const void *A, size_t as, \
-		   int nt, float *y, int64_t ldy, int64_t r0, int64_t r1) \
-{ \
-	const uint8_t *Wb = W, *Ab = A; \
-	int64_t r = r0; \
-	for (; r + QUANT_AVX512_ROWS <= r1; r += QUANT_AVX512_ROWS) \
-		for (int t = 0; t < nt; t++) \
-			P##_rows4(n, Wb + r * ws, ws, Ab + t * as, y + t * ldy + r); \
-	for (; r < r1; r++) \
-		for (int t = 0; t < nt; t++) \
-			P##_rows1(n, Wb + r * ws, Ab + t * as, y + t * ldy + r); \
-}
-
 /* ---- float weights ------------------------------------------------------ */
 
 enum
@@ -192,9 +161,9 @@ bf16_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 	fw_rows(n, nr, w, ws, a, out, FW_BF16);
 }
 
-QUANT_AVX512_DRIVER(f32)
-QUANT_AVX512_DRIVER(f16)
-QUANT_AVX512_DRIVER(bf16)
+QUANT_ROWS_DRIVER(f32, QUANT_AVX512_ROWS)
+QUANT_ROWS_DRIVER(f16, QUANT_AVX512_ROWS)
+QUANT_ROWS_DRIVER(bf16, QUANT_AVX512_ROWS)
 
 /* ---- Q8_0 / Q4_0 x Q8_0 --------------------------------------------------- */
 
@@ -546,7 +515,7 @@ q4_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 		out[i] = _mm512_reduce_add_ps(acc[i]) - hsum8(macc[i]);
 }
 
-QUANT_AVX512_DRIVER(q4_K)
+QUANT_ROWS_DRIVER(q4_K, QUANT_AVX512_ROWS)
 
 /*
  * Q6_K: per half block, [ql0 | ql1] low nibbles with qh bits 0-1 | 2-3
@@ -621,7 +590,7 @@ q6_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 		out[i] = _mm512_reduce_add_ps(acc[i]);
 }
 
-QUANT_AVX512_DRIVER(q6_K)
+QUANT_ROWS_DRIVER(q6_K, QUANT_AVX512_ROWS)
 
 /* Install the AVX-512 kernels. */
 void

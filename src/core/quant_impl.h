@@ -105,6 +105,41 @@ quant_q4_K_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
 void		quant_avx2_kernels(quant_kernels *k);
 void		quant_avx512_kernels(quant_kernels *k);
 
+/*
+ * The matmul driver and vec_dot of a SIMD kernel family P, given
+ * P_rows(n, nr, w, w_stride, a, out) computing nr <= ROWS weight rows
+ * against one activation row: ROWS-row groups first, then single rows.
+ */
+#define QUANT_ROWS_DRIVER(P, ROWS) \
+static void \
+P##_rows4(int64_t n, const uint8_t *w, size_t ws, const uint8_t *a, float *out) \
+{ \
+	P##_rows(n, ROWS, w, ws, a, out); \
+} \
+static void \
+P##_rows1(int64_t n, const uint8_t *w, const uint8_t *a, float *out) \
+{ \
+	P##_rows(n, 1, w, 0, a, out); \
+} \
+static void \
+P##_dot(int64_t n, float *s, const void *w, const void *a) \
+{ \
+	P##_rows1(n, w, a, s); \
+} \
+static void \
+P##_matmul(int64_t n, const void *W, size_t ws, const void *A, size_t as, \
+		   int nt, float *y, int64_t ldy, int64_t r0, int64_t r1) \
+{ \
+	const uint8_t *Wb = W, *Ab = A; \
+	int64_t r = r0; \
+	for (; r + (ROWS) <= r1; r += (ROWS)) \
+		for (int t = 0; t < nt; t++) \
+			P##_rows4(n, Wb + r * ws, ws, Ab + t * as, y + t * ldy + r); \
+	for (; r < r1; r++) \
+		for (int t = 0; t < nt; t++) \
+			P##_rows1(n, Wb + r * ws, Ab + t * as, y + t * ldy + r); \
+}
+
 /* Defined in quant_amx.c (every build compiles it, with clang). */
 void		quant_amx_kernels(quant_kernels *k);
 
