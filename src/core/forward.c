@@ -197,38 +197,30 @@ rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps)
 	}
 }
 
+/* Rotate pair i of one head vector by the angle whose cos/sin are c, s. */
+static inline void
+rotate_pair(const llm_hparams *hp, float *vec, int i, float c, float s)
+{
+	int			a = hp->rope_style == LLM_ROPE_NORM ? 2 * i : i;
+	int			b = hp->rope_style == LLM_ROPE_NORM ? 2 * i + 1 : i + hp->n_rot / 2;
+	float		x0 = vec[a],
+				x1 = vec[b];
+
+	vec[a] = x0 * c - x1 * s;
+	vec[b] = x0 * s + x1 * c;
+}
+
 /* Rotate one head vector of head_dim at position pos. */
 static void
 rope(const llm_fwd *f, float *vec, int32_t pos)
 {
 	const llm_hparams *hp = &f->m->hp;
-	int			half = hp->n_rot / 2;
 
-	for (int i = 0; i < half; i++)
+	for (int i = 0; i < hp->n_rot / 2; i++)
 	{
 		float		theta = (float) pos * hp->rope_freq_scale * f->rope_inv[i];
-		float		c = cosf(theta),
-					s = sinf(theta);
-		int			a,
-					b;
 
-		if (hp->rope_style == LLM_ROPE_NORM)
-		{
-			a = 2 * i;
-			b = 2 * i + 1;
-		}
-		else
-		{
-			a = i;
-			b = i + half;
-		}
-		{
-			float		x0 = vec[a],
-						x1 = vec[b];
-
-			vec[a] = x0 * c - x1 * s;
-			vec[b] = x0 * s + x1 * c;
-		}
+		rotate_pair(hp, vec, i, cosf(theta), sinf(theta));
 	}
 }
 
@@ -503,20 +495,8 @@ llm_fwd_shift_keys(llm_fwd *f, const llm_block_table *bt, int32_t from,
 				for (int64_t i = 0; i < f->kv_dim; i++)
 					k[i] = llm_f16_to_f32(((uint16_t *) slot)[i]);
 			for (int h = 0; h < hp->n_head_kv; h++)
-			{
-				float	   *vec = k + h * hp->head_dim;
-
 				for (int i = 0; i < half; i++)
-				{
-					int			a = hp->rope_style == LLM_ROPE_NORM ? 2 * i : i;
-					int			b = hp->rope_style == LLM_ROPE_NORM ? 2 * i + 1 : i + half;
-					float		x0 = vec[a],
-								x1 = vec[b];
-
-					vec[a] = x0 * c[2 * i] - x1 * c[2 * i + 1];
-					vec[b] = x0 * c[2 * i + 1] + x1 * c[2 * i];
-				}
-			}
+					rotate_pair(hp, k + h * hp->head_dim, i, c[2 * i], c[2 * i + 1]);
 			kv_store(f, slot, k, f->kv_dim);
 		}
 	free(c);
