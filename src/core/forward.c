@@ -280,22 +280,22 @@ typedef struct blas_job
 	int64_t		ldx;
 	int			nt;
 	float	   *y;
+	atomic_llong next;			/* next chunk of BLAS_ROWS rows */
 } blas_job;
 
-/* Each thread: sgemm over its rows, dequantizing BLAS_ROWS at a time. */
+/* Take chunks of BLAS_ROWS rows: dequantize them, then sgemm. */
 static void
 blas_worker(void *arg, int ith, int nth)
 {
 	blas_job   *j = arg;
 	const llm_weight *w = j->w;
 	float	   *buf = j->f->blas_w + (size_t) ith * BLAS_ROWS * j->f->max_cols;
-	int64_t		r0,
+	int64_t		r,
 				r1;
 
-	llm_pool_split(w->rows, BLAS_ROWS, ith, nth, &r0, &r1);
-	for (int64_t r = r0; r < r1; r += BLAS_ROWS)
+	while (llm_pool_take(&j->next, w->rows, BLAS_ROWS, &r, &r1))
 	{
-		int			n = (int) (r1 - r < BLAS_ROWS ? r1 - r : BLAS_ROWS);
+		int			n = (int) (r1 - r);
 		const float *B = buf;
 
 		if (w->type == LLM_F32)
@@ -333,6 +333,7 @@ matmul(llm_fwd *f, const float *x, int64_t ldx, int nt, int n_mats,
 		{
 			blas_job	bj = {.f = f,.w = ws[i],.x = x,.ldx = ldx,.nt = nt,.y = ys[i]};
 
+			atomic_init(&bj.next, 0);
 			llm_pool_run(f->pool, blas_worker, &bj);
 		}
 		return;
@@ -403,9 +404,10 @@ typedef struct att_job
 	llm_fwd    *f;
 	const llm_fwd_batch *b;
 	int			layer;
+	atomic_llong next;			/* next (row, head) task */
 } att_job;
 
-/* Causal attention for (row, head) pairs split across threads. */
+/* Causal attention for (row, head) pairs taken one at a time. */
 static void
 att_worker(void *arg, int ith, int nth)
 {
@@ -418,11 +420,10 @@ att_worker(void *arg, int ith, int nth)
 	float		scale = 1.0f / sqrtf((float) hd);
 	const llm_attn_ops *ops = llm_attn_get();
 	bool		f16 = f->kv_type == LLM_F16;
-	int64_t		lo,
-				hi;
+	int64_t		task,
+				end;
 
-	llm_pool_split((int64_t) j->b->n * hp->n_head, 1, ith, nth, &lo, &hi);
-	for (int64_t task = lo; task < hi; task++)
+	while (llm_pool_take(&j->next, (int64_t) j->b->n * hp->n_head, 1, &task, &end))
 	{
 		int			row = (int) (task / hp->n_head);
 		int			h = (int) (task % hp->n_head);
@@ -553,6 +554,8 @@ llm_forward(llm_fwd *f, const llm_fwd_batch *b, float *logits, llm_error *err)
 	{
 		const llm_layer *L = &m->layers[l];
 		att_job		aj = {.f = f,.b = b,.layer = l};
+
+		atomic_init(&aj.next, 0);
 
 		for (int i = 0; i < n; i++)
 			rmsnorm(f->xb + i * wide, f->x + i * dim, L->attn_norm, dim, hp->norm_eps);

@@ -1,11 +1,26 @@
 /*
- * threadpool.c — a fork/join pool with spin-then-sleep workers.
+ * threadpool.c — a fork/join pool with spin-then-sleep workers that join
+ * a job only while it is open.
  *
- * Protocol: the caller publishes (fn, arg) and bumps `generation`; workers
- * waiting for a new generation run their share and increment `done`; the
- * caller runs share 0 and waits until done == nth - 1.  Workers spin on the
- * generation counter for a while (jobs come back to back during a forward
- * pass) before blocking on the condition variable.
+ * Jobs share their work dynamically (each thread takes chunks from a
+ * counter in the job until none are left), so the caller can finish a job
+ * alone.  That matters when the pool shares its cores with other processes
+ * (PostgreSQL backends, other jobs): a worker that has lost its CPU must not
+ * make every one of a decode step's hundred jobs wait for it.
+ *
+ * Protocol.  `ticket` holds the job's generation (high 32 bits), a CLOSED
+ * bit and the number of workers that joined (low 31 bits).
+ *   caller: publish (fn, arg), set done = 0, ticket = (gen + 1) << 32 (open,
+ *           nobody joined), wake sleepers, run fn itself; then set CLOSED
+ *           (atomic OR, which also reads how many joined) and wait until
+ *           done equals that number.
+ *   worker: on seeing a new generation, join with a CAS that succeeds only
+ *           if the ticket is still that generation and open; having joined,
+ *           read (fn, arg) (valid: the caller waits for it), run fn and
+ *           increment done.  A worker that arrives after CLOSED skips the
+ *           job.
+ * Workers spin on the ticket for a while (jobs come back to back during a
+ * forward pass) before blocking on the condition variable.
  */
 #include "threadpool.h"
 
@@ -20,6 +35,10 @@
 								 * each step then pays a wake-up */
 #define YIELD_AFTER 2000		/* caller's spins before it yields */
 
+#define TICKET_CLOSED ((uint64_t) 1 << 31)
+#define TICKET_JOINED ((uint64_t) TICKET_CLOSED - 1)
+#define TICKET_GEN(t) ((uint32_t) ((t) >> 32))
+
 struct llm_pool
 {
 	int			n;
@@ -28,7 +47,7 @@ struct llm_pool
 	pthread_cond_t cv;
 	llm_pool_fn fn;
 	void	   *arg;
-	atomic_uint generation;
+	_Atomic uint64_t ticket;
 	atomic_int	done;
 	atomic_bool stop;
 	atomic_int	sleepers;
@@ -48,22 +67,36 @@ cpu_relax(void)
 #endif
 }
 
-/* Worker thread: wait for each new generation, run its share. */
+/* Join the job of generation gen if it is still open. */
+static bool
+pool_join(llm_pool *pool, uint32_t gen)
+{
+	uint64_t	t = atomic_load_explicit(&pool->ticket, memory_order_acquire);
+
+	while (TICKET_GEN(t) == gen && (t & TICKET_CLOSED) == 0)
+		if (atomic_compare_exchange_weak_explicit(&pool->ticket, &t, t + 1,
+												  memory_order_acq_rel,
+												  memory_order_acquire))
+			return true;
+	return false;
+}
+
+/* Worker thread: wait for each new generation, join it if still open. */
 static void *
 worker_main(void *p)
 {
 	worker_arg *wa = p;
 	llm_pool   *pool = wa->pool;
 	int			ith = wa->ith;
-	unsigned	seen = 0;
+	uint32_t	seen = 0;
 
 	free(wa);
 	for (;;)
 	{
-		unsigned	gen;
+		uint32_t	gen;
 		int			spins = 0;
 
-		while ((gen = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen &&
+		while ((gen = TICKET_GEN(atomic_load_explicit(&pool->ticket, memory_order_acquire))) == seen &&
 			   !atomic_load(&pool->stop))
 		{
 			if (++spins < SPIN_ITERS)
@@ -73,7 +106,7 @@ worker_main(void *p)
 			}
 			pthread_mutex_lock(&pool->mu);
 			atomic_fetch_add(&pool->sleepers, 1);
-			while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop))
+			while (TICKET_GEN(atomic_load(&pool->ticket)) == seen && !atomic_load(&pool->stop))
 				pthread_cond_wait(&pool->cv, &pool->mu);
 			atomic_fetch_sub(&pool->sleepers, 1);
 			pthread_mutex_unlock(&pool->mu);
@@ -81,6 +114,8 @@ worker_main(void *p)
 		if (atomic_load(&pool->stop))
 			return NULL;
 		seen = gen;
+		if (!pool_join(pool, gen))
+			continue;			/* the caller finished without us */
 		pool->fn(pool->arg, ith, pool->n);
 		atomic_fetch_add_explicit(&pool->done, 1, memory_order_release);
 	}
@@ -160,6 +195,9 @@ llm_pool_size(const llm_pool *pool)
 void
 llm_pool_run(llm_pool *pool, llm_pool_fn fn, void *arg)
 {
+	uint64_t	t;
+	int			joined;
+
 	if (pool->n == 1)
 	{
 		fn(arg, 0, 1);
@@ -168,7 +206,9 @@ llm_pool_run(llm_pool *pool, llm_pool_fn fn, void *arg)
 	pool->fn = fn;
 	pool->arg = arg;
 	atomic_store_explicit(&pool->done, 0, memory_order_relaxed);
-	atomic_fetch_add(&pool->generation, 1);	/* seq_cst: pairs with sleepers */
+	t = atomic_load_explicit(&pool->ticket, memory_order_relaxed);
+	/* seq_cst: pairs with the sleepers count */
+	atomic_store(&pool->ticket, (uint64_t) (TICKET_GEN(t) + 1) << 32);
 	if (atomic_load(&pool->sleepers) > 0)
 	{
 		pthread_mutex_lock(&pool->mu);
@@ -176,9 +216,10 @@ llm_pool_run(llm_pool *pool, llm_pool_fn fn, void *arg)
 		pthread_mutex_unlock(&pool->mu);
 	}
 	fn(arg, 0, pool->n);
-	/* a worker that lost its CPU to another process gets it back sooner */
+	joined = (int) (atomic_fetch_or(&pool->ticket, TICKET_CLOSED) & TICKET_JOINED);
+	/* a worker that lost its CPU mid-job gets it back sooner */
 	for (int spins = 0;
-		 atomic_load_explicit(&pool->done, memory_order_acquire) < pool->n - 1; spins++)
+		 atomic_load_explicit(&pool->done, memory_order_acquire) < joined; spins++)
 	{
 		if (spins < YIELD_AFTER)
 			cpu_relax();
