@@ -1,48 +1,78 @@
 /*
- * attn.c — scalar attention loops and the run-time choice of variant.
+ * attn.c — the scalar reference of the attention block and the run-time
+ * choice of variant.
  */
 #include "attn.h"
 
+#include <math.h>
+
 #include "quant.h"
 
-static float
-dot_f16(const float *q, const uint16_t *k, int n)
+/* Element i of a cached row of type F16 (f16) or F32. */
+static inline float
+kv_elt(const void *row, size_t i, bool f16)
 {
-	float		s = 0;
-
-	for (int i = 0; i < n; i++)
-		s += q[i] * llm_f16_to_f32(k[i]);
-	return s;
-}
-
-static float
-dot_f32(const float *q, const float *k, int n)
-{
-	float		s = 0;
-
-	for (int i = 0; i < n; i++)
-		s += q[i] * k[i];
-	return s;
+	return f16 ? llm_f16_to_f32(((const uint16_t *) row)[i]) : ((const float *) row)[i];
 }
 
 static void
-axpy_f16(float *out, float a, const uint16_t *v, int n)
+block(const float *q, const void *k, const void *v, size_t stride, int nk,
+	  int hd, float scale, float *m, float *l, float *out, bool f16)
 {
-	for (int i = 0; i < n; i++)
-		out[i] += a * llm_f16_to_f32(v[i]);
+	size_t		esz = f16 ? 2 : 4;
+	float		s[LLM_ATTN_BLOCK];
+	float		mx = *m,
+				corr,
+				sum = 0;
+
+	for (int j = 0; j < nk; j++)
+	{
+		const uint8_t *kj = (const uint8_t *) k + j * stride * esz;
+		float		d = 0;
+
+		for (int i = 0; i < hd; i++)
+			d += q[i] * kv_elt(kj, i, f16);
+		s[j] = d * scale;
+		mx = s[j] > mx ? s[j] : mx;
+	}
+	corr = expf(*m - mx);
+	for (int i = 0; i < hd; i++)
+		out[i] *= corr;
+	for (int j = 0; j < nk; j++)
+	{
+		const uint8_t *vj = (const uint8_t *) v + j * stride * esz;
+		float		p = expf(s[j] - mx);
+
+		sum += p;
+		for (int i = 0; i < hd; i++)
+			out[i] += p * kv_elt(vj, i, f16);
+	}
+	*l = *l * corr + sum;
+	*m = mx;
 }
 
 static void
-axpy_f32(float *out, float a, const float *v, int n)
+block_f16(const float *q, const void *k, const void *v, size_t stride, int nk,
+		  int hd, float scale, float *m, float *l, float *out)
 {
-	for (int i = 0; i < n; i++)
-		out[i] += a * v[i];
+	block(q, k, v, stride, nk, hd, scale, m, l, out, true);
 }
 
-const llm_attn_ops llm_attn_scalar = {dot_f16, dot_f32, axpy_f16, axpy_f32};
+static void
+block_f32(const float *q, const void *k, const void *v, size_t stride, int nk,
+		  int hd, float scale, float *m, float *l, float *out)
+{
+	block(q, k, v, stride, nk, hd, scale, m, l, out, false);
+}
+
+const llm_attn_ops llm_attn_scalar = {block_f16, block_f32};
 
 const llm_attn_ops *
 llm_attn_get(void)
 {
-	return quant_active_isa() >= LLM_ISA_AVX2 ? &llm_attn_avx2 : &llm_attn_scalar;
+	llm_isa		isa = quant_active_isa();
+
+	if (isa >= LLM_ISA_AVX512)
+		return &llm_attn_avx512;
+	return isa >= LLM_ISA_AVX2 ? &llm_attn_avx2 : &llm_attn_scalar;
 }

@@ -1,15 +1,19 @@
 /*
- * attn_avx2.c — attention loops with F16C conversion and FMA, 8 lanes.
- * Compiled with -mavx2 -mfma -mf16c; used only when the CPU has them.
+ * attn_avx2.c — the attention block with F16C conversion and FMA, 8 lanes
+ * (see attn.h).  Compiled with -mavx2 -mfma -mf16c; used only when the CPU
+ * has them.
  */
 #include "attn.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 #include "quant.h"
 
+#define AI inline __attribute__((always_inline))
+
 /* Horizontal sum of 8 floats. */
-static inline float
+static AI float
 hsum(__m256 v)
 {
 	__m128		s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -19,61 +23,79 @@ hsum(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-static float
-dot_f16(const float *q, const uint16_t *k, int n)
+/* 8 cached values from element i of row p as floats. */
+static AI __m256
+load8(const void *p, int i, bool f16)
 {
-	__m256		acc = _mm256_setzero_ps();
-	int			i = 0;
-	float		s;
-
-	for (; i + 8 <= n; i += 8)
-		acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i),
-							  _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (k + i))), acc);
-	s = hsum(acc);
-	for (; i < n; i++)
-		s += q[i] * llm_f16_to_f32(k[i]);
-	return s;
+	if (f16)
+		return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) ((const uint16_t *) p + i)));
+	return _mm256_loadu_ps((const float *) p + i);
 }
 
-static float
-dot_f32(const float *q, const float *k, int n)
+static AI float
+elt(const void *p, int i, bool f16)
 {
-	__m256		acc = _mm256_setzero_ps();
-	int			i = 0;
-	float		s;
+	return f16 ? llm_f16_to_f32(((const uint16_t *) p)[i]) : ((const float *) p)[i];
+}
 
-	for (; i + 8 <= n; i += 8)
-		acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), acc);
-	s = hsum(acc);
-	for (; i < n; i++)
-		s += q[i] * k[i];
-	return s;
+static AI void
+block(const float *q, const void *k, const void *v, size_t stride, int nk,
+	  int hd, float scale, float *m, float *l, float *out, bool f16)
+{
+	size_t		esz = f16 ? 2 : 4;
+	float		s[LLM_ATTN_BLOCK];
+	float		mx = *m,
+				corr,
+				sum = 0;
+	int			h8 = hd & ~7;
+
+	for (int j = 0; j < nk; j++)
+	{
+		const uint8_t *kj = (const uint8_t *) k + j * stride * esz;
+		__m256		acc = _mm256_setzero_ps();
+		float		d;
+
+		for (int i = 0; i < h8; i += 8)
+			acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(kj, i, f16), acc);
+		d = hsum(acc);
+		for (int i = h8; i < hd; i++)
+			d += q[i] * elt(kj, i, f16);
+		s[j] = d * scale;
+		mx = s[j] > mx ? s[j] : mx;
+	}
+	corr = expf(*m - mx);
+	for (int i = 0; i < h8; i += 8)
+		_mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), _mm256_set1_ps(corr)));
+	for (int i = h8; i < hd; i++)
+		out[i] *= corr;
+	for (int j = 0; j < nk; j++)
+	{
+		const uint8_t *vj = (const uint8_t *) v + j * stride * esz;
+		float		p = expf(s[j] - mx);
+		__m256		pv = _mm256_set1_ps(p);
+
+		sum += p;
+		for (int i = 0; i < h8; i += 8)
+			_mm256_storeu_ps(out + i, _mm256_fmadd_ps(pv, load8(vj, i, f16), _mm256_loadu_ps(out + i)));
+		for (int i = h8; i < hd; i++)
+			out[i] += p * elt(vj, i, f16);
+	}
+	*l = *l * corr + sum;
+	*m = mx;
 }
 
 static void
-axpy_f16(float *out, float a, const uint16_t *v, int n)
+block_f16(const float *q, const void *k, const void *v, size_t stride, int nk,
+		  int hd, float scale, float *m, float *l, float *out)
 {
-	__m256		va = _mm256_set1_ps(a);
-	int			i = 0;
-
-	for (; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(out + i,
-						 _mm256_fmadd_ps(va, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (v + i))),
-										 _mm256_loadu_ps(out + i)));
-	for (; i < n; i++)
-		out[i] += a * llm_f16_to_f32(v[i]);
+	block(q, k, v, stride, nk, hd, scale, m, l, out, true);
 }
 
 static void
-axpy_f32(float *out, float a, const float *v, int n)
+block_f32(const float *q, const void *k, const void *v, size_t stride, int nk,
+		  int hd, float scale, float *m, float *l, float *out)
 {
-	__m256		va = _mm256_set1_ps(a);
-	int			i = 0;
-
-	for (; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(out + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
-	for (; i < n; i++)
-		out[i] += a * v[i];
+	block(q, k, v, stride, nk, hd, scale, m, l, out, false);
 }
 
-const llm_attn_ops llm_attn_avx2 = {dot_f16, dot_f32, axpy_f16, axpy_f32};
+const llm_attn_ops llm_attn_avx2 = {block_f16, block_f32};

@@ -31,6 +31,8 @@
 
 /* Jobs below this many multiply-adds run on the calling thread alone. */
 #define SERIAL_WORK (256 * 1024)
+/* Rows of one sequence that share each K/V block read in attention. */
+#define ATT_ROWS 16
 /* Weight rows dequantized per sgemm call. */
 #define BLAS_ROWS 64
 
@@ -57,12 +59,14 @@ struct llm_fwd
 	float	   *hb2;			/* (n, n_ff) */
 	uint8_t    *xq;				/* quantized activations */
 	size_t		xq_row;			/* bytes per quantized row (max) */
-	float	   *scores;			/* (n_threads, max_ctx) */
+	float	   *att_ml;			/* (n_threads, ATT_ROWS * heads per KV head, 2) */
+	int32_t    *att_tiles;		/* (max_tokens + 1) first row of each tile */
 	llm_sgemm_nt_fn sgemm;		/* NULL: kernels only */
 	int			blas_min_rows;
 	float	   *blas_w;			/* (n_threads, BLAS_ROWS, max_cols) */
 	int64_t		max_cols;
 	float	   *rope_inv;		/* (n_rot / 2) inverse frequencies */
+	float	   *rope_cs;		/* (n_rot / 2, 2) cos, sin at one position */
 };
 
 size_t
@@ -130,8 +134,11 @@ llm_fwd_new(const llm_model *m, llm_pool *pool, llm_kv_pool *kv,
 	f->max_cols = max_cols;
 	f->xq_row = ((size_t) max_cols * 4 + 256 + 63) & ~(size_t) 63;
 	f->xq = alloc_scratch((size_t) max_tokens, f->xq_row, &ok);
-	f->scores = alloc_scratch((size_t) llm_pool_size(pool) * max_ctx, sizeof(float), &ok);
+	f->att_ml = alloc_scratch((size_t) llm_pool_size(pool) * 2 * ATT_ROWS *
+							  (hp->n_head / hp->n_head_kv), sizeof(float), &ok);
+	f->att_tiles = alloc_scratch((size_t) max_tokens + 1, sizeof(int32_t), &ok);
 	f->rope_inv = alloc_scratch(hp->n_rot / 2, sizeof(float), &ok);
+	f->rope_cs = alloc_scratch(hp->n_rot, sizeof(float), &ok);
 	if (!ok)
 	{
 		llm_fwd_free(f);
@@ -157,8 +164,10 @@ llm_fwd_free(llm_fwd *f)
 	free(f->hb);
 	free(f->hb2);
 	free(f->xq);
-	free(f->scores);
+	free(f->att_ml);
+	free(f->att_tiles);
 	free(f->rope_inv);
+	free(f->rope_cs);
 	free(f->blas_w);
 	free(f);
 }
@@ -210,18 +219,28 @@ rotate_pair(const llm_hparams *hp, float *vec, int i, float c, float s)
 	vec[b] = x0 * s + x1 * c;
 }
 
-/* Rotate one head vector of head_dim at position pos. */
+/* cos and sin of each rotary pair's angle at position pos: cs[2i], cs[2i + 1]. */
 static void
-rope(const llm_fwd *f, float *vec, int32_t pos)
+rope_angles(const llm_fwd *f, float pos, float *cs)
 {
 	const llm_hparams *hp = &f->m->hp;
 
 	for (int i = 0; i < hp->n_rot / 2; i++)
 	{
-		float		theta = (float) pos * hp->rope_freq_scale * f->rope_inv[i];
+		float		theta = pos * hp->rope_freq_scale * f->rope_inv[i];
 
-		rotate_pair(hp, vec, i, cosf(theta), sinf(theta));
+		cs[2 * i] = cosf(theta);
+		cs[2 * i + 1] = sinf(theta);
 	}
+}
+
+/* Rotate n_heads head vectors (head_dim apart) by the angles in cs. */
+static void
+rope(const llm_hparams *hp, float *vec, int n_heads, const float *cs)
+{
+	for (int h = 0; h < n_heads; h++)
+		for (int i = 0; i < hp->n_rot / 2; i++)
+			rotate_pair(hp, vec + (size_t) h * hp->head_dim, i, cs[2 * i], cs[2 * i + 1]);
 }
 
 /* ---- matrix products ---- */
@@ -385,18 +404,10 @@ kv_slot(llm_fwd *f, const llm_block_table *bt, int l, int kind, int32_t p)
 }
 
 /* Store n floats as the KV element type. */
-static void
+static inline void
 kv_store(const llm_fwd *f, void *dst, const float *src, int64_t n)
 {
-	if (f->kv_type == LLM_F32)
-		memcpy(dst, src, n * sizeof(float));
-	else
-	{
-		uint16_t   *d = dst;
-
-		for (int64_t i = 0; i < n; i++)
-			d[i] = llm_f32_to_f16(src[i]);
-	}
+	llm_quantize_row(f->kv_type, src, dst, n);
 }
 
 typedef struct att_job
@@ -404,63 +415,114 @@ typedef struct att_job
 	llm_fwd    *f;
 	const llm_fwd_batch *b;
 	int			layer;
-	atomic_llong next;			/* next (row, head) task */
+	int			n_tiles;		/* tiles in f->att_tiles */
+	atomic_llong next;			/* next (tile, KV head) task */
 } att_job;
 
-/* Causal attention for (row, head) pairs taken one at a time. */
+/*
+ * Causal attention in (tile, KV head) tasks.  A tile is a run of up to
+ * ATT_ROWS consecutive batch rows of one sequence (a prefill chunk); its
+ * rows, and the query heads of each row that share the KV head, walk the
+ * positions together a block at a time (see attn.h), so each block of K/V
+ * is read from the cache once per tile and stays in L1 while it is used.
+ * Blocks are cut at absolute positions (page starts and every
+ * LLM_ATTN_BLOCK within a page) and a row stops at its own position, so a
+ * row's result is the same whatever else is in its tile or batch.
+ */
 static void
 att_worker(void *arg, int ith, int nth)
 {
 	att_job    *j = arg;
 	llm_fwd    *f = j->f;
+	const llm_fwd_batch *b = j->b;
 	const llm_hparams *hp = &f->m->hp;
 	int			hd = hp->head_dim;
 	int			group = hp->n_head / hp->n_head_kv;
-	float	   *scores = f->scores + (size_t) ith * f->max_ctx;
+	float	   *ml = f->att_ml + (size_t) ith * 2 * group * ATT_ROWS;	/* m, l per query */
 	float		scale = 1.0f / sqrtf((float) hd);
 	const llm_attn_ops *ops = llm_attn_get();
-	bool		f16 = f->kv_type == LLM_F16;
+	llm_attn_block_fn block = f->kv_type == LLM_F16 ? ops->block_f16 : ops->block_f32;
 	int64_t		task,
 				end;
 
-	while (llm_pool_take(&j->next, (int64_t) j->b->n * hp->n_head, 1, &task, &end))
+	while (llm_pool_take(&j->next, (int64_t) j->n_tiles * hp->n_head_kv, 1, &task, &end))
 	{
-		int			row = (int) (task / hp->n_head);
-		int			h = (int) (task % hp->n_head);
-		int			kvh = h / group;
-		int32_t		pos = j->b->pos[row];
-		const llm_block_table *bt = j->b->bt[row];
-		const float *q = f->q + (size_t) row * f->q_dim + (size_t) h * hd;
-		float	   *out = f->xb2 + (size_t) row * f->q_dim + (size_t) h * hd;
-		float		mx = -INFINITY,
-					sum = 0;
+		/* the last tiles (the longest contexts) first */
+		int			tile = j->n_tiles - 1 - (int) (task / hp->n_head_kv);
+		int			kvh = (int) (task % hp->n_head_kv);
+		int			r0 = f->att_tiles[tile],
+					r1 = f->att_tiles[tile + 1];
+		const llm_block_table *bt = b->bt[r0];
 		size_t		head_off = (size_t) kvh * hd * f->kv_elt;
+		int32_t		last = 0;
 
-		for (int32_t p = 0; p <= pos; p++)
+		for (int r = r0; r < r1; r++)
 		{
+			last = b->pos[r] > last ? b->pos[r] : last;
+			for (int g = 0; g < group; g++)
+			{
+				float	   *mlq = ml + 2 * ((r - r0) * group + g);
+
+				mlq[0] = -INFINITY;
+				mlq[1] = 0.0f;
+			}
+			memset(f->xb2 + (size_t) r * f->q_dim + (size_t) kvh * group * hd, 0,
+				   (size_t) group * hd * sizeof(float));
+		}
+		for (int32_t p = 0; p <= last;)
+		{
+			int32_t		in_page = f->block_size - p % f->block_size;
+			int			nk = in_page < LLM_ATTN_BLOCK ? in_page : LLM_ATTN_BLOCK;
 			const uint8_t *k = (const uint8_t *) kv_slot(f, bt, j->layer, 0, p) + head_off;
-
-			scores[p] = (f16 ? ops->dot_f16(q, (const uint16_t *) k, hd) :
-						 ops->dot_f32(q, (const float *) k, hd)) * scale;
-			if (scores[p] > mx)
-				mx = scores[p];
-		}
-		for (int32_t p = 0; p <= pos; p++)
-		{
-			scores[p] = expf(scores[p] - mx);
-			sum += scores[p];
-		}
-		memset(out, 0, hd * sizeof(float));
-		for (int32_t p = 0; p <= pos; p++)
-		{
 			const uint8_t *v = (const uint8_t *) kv_slot(f, bt, j->layer, 1, p) + head_off;
 
-			if (f16)
-				ops->axpy_f16(out, scores[p] / sum, (const uint16_t *) v, hd);
-			else
-				ops->axpy_f32(out, scores[p] / sum, (const float *) v, hd);
+			for (int r = r0; r < r1; r++)
+			{
+				int			nkr = b->pos[r] + 1 - p < nk ? b->pos[r] + 1 - p : nk;
+				size_t		off = (size_t) r * f->q_dim + (size_t) kvh * group * hd;
+
+				for (int g = 0; nkr > 0 && g < group; g++)
+				{
+					float	   *mlq = ml + 2 * ((r - r0) * group + g);
+
+					block(f->q + off + (size_t) g * hd, k, v, f->kv_dim, nkr, hd, scale,
+						  &mlq[0], &mlq[1], f->xb2 + off + (size_t) g * hd);
+				}
+			}
+			p += nk;
 		}
+		for (int r = r0; r < r1; r++)
+			for (int g = 0; g < group; g++)
+			{
+				float		inv = 1.0f / ml[2 * ((r - r0) * group + g) + 1];
+				float	   *out = f->xb2 + (size_t) r * f->q_dim + (size_t) (kvh * group + g) * hd;
+
+				for (int i = 0; i < hd; i++)
+					out[i] *= inv;
+			}
 	}
+}
+
+/*
+ * Cut the batch into attention tiles: runs of up to ATT_ROWS consecutive
+ * rows with the same block table.  Tile t is rows [tiles[t], tiles[t + 1]).
+ */
+static int
+att_tiles(const llm_fwd_batch *b, int32_t *tiles)
+{
+	int			n = 0;
+
+	for (int i = 0; i < b->n;)
+	{
+		int			e = i + 1;
+
+		while (e < b->n && e - i < ATT_ROWS && b->bt[e] == b->bt[i])
+			e++;
+		tiles[n++] = i;
+		i = e;
+	}
+	tiles[n] = b->n;
+	return n;
 }
 
 void
@@ -468,40 +530,18 @@ llm_fwd_shift_keys(llm_fwd *f, const llm_block_table *bt, int32_t from,
 				   int32_t to, int32_t delta)
 {
 	const llm_hparams *hp = &f->m->hp;
-	int			half = hp->n_rot / 2;
-	float	   *c = malloc(sizeof(float) * half * 2);
-	float	   *k = malloc(sizeof(float) * f->kv_dim);
+	float	   *k = f->k;		/* scratch between passes */
 
-	if (c == NULL || k == NULL)
-	{
-		free(c);
-		free(k);
-		return;
-	}
-	for (int i = 0; i < half; i++)
-	{
-		float		theta = -(float) delta * hp->rope_freq_scale * f->rope_inv[i];
-
-		c[2 * i] = cosf(theta);
-		c[2 * i + 1] = sinf(theta);
-	}
+	rope_angles(f, -(float) delta, f->rope_cs);
 	for (int l = 0; l < hp->n_layer; l++)
 		for (int32_t p = from; p < to; p++)
 		{
 			void	   *slot = kv_slot(f, bt, l, 0, p);
 
-			if (f->kv_type == LLM_F32)
-				memcpy(k, slot, sizeof(float) * f->kv_dim);
-			else
-				for (int64_t i = 0; i < f->kv_dim; i++)
-					k[i] = llm_f16_to_f32(((uint16_t *) slot)[i]);
-			for (int h = 0; h < hp->n_head_kv; h++)
-				for (int i = 0; i < half; i++)
-					rotate_pair(hp, k + h * hp->head_dim, i, c[2 * i], c[2 * i + 1]);
+			llm_dequantize_row(f->kv_type, slot, k, f->kv_dim);
+			rope(hp, k, hp->n_head_kv, f->rope_cs);
 			kv_store(f, slot, k, f->kv_dim);
 		}
-	free(c);
-	free(k);
 }
 
 /* ---- the pass ---- */
@@ -540,10 +580,12 @@ llm_forward(llm_fwd *f, const llm_fwd_batch *b, float *logits, llm_error *err)
 	int			n = b->n;
 	int64_t		dim = hp->n_embd;
 	int64_t		wide = dim > f->q_dim ? dim : f->q_dim;
+	int			n_tiles;
 	llm_status	rc;
 
 	if ((rc = check_batch(f, b, err)) != LLM_OK)
 		return rc;
+	n_tiles = att_tiles(b, f->att_tiles);
 
 	for (int i = 0; i < n; i++)
 		llm_dequantize_row(m->tok_embd.type,
@@ -553,7 +595,7 @@ llm_forward(llm_fwd *f, const llm_fwd_batch *b, float *logits, llm_error *err)
 	for (int l = 0; l < hp->n_layer; l++)
 	{
 		const llm_layer *L = &m->layers[l];
-		att_job		aj = {.f = f,.b = b,.layer = l};
+		att_job		aj = {.f = f,.b = b,.layer = l,.n_tiles = n_tiles};
 
 		atomic_init(&aj.next, 0);
 
@@ -576,10 +618,9 @@ llm_forward(llm_fwd *f, const llm_fwd_batch *b, float *logits, llm_error *err)
 			if (L->bv)
 				for (int64_t c = 0; c < f->kv_dim; c++)
 					v[c] += L->bv[c];
-			for (int h = 0; h < hp->n_head; h++)
-				rope(f, q + h * hp->head_dim, b->pos[i]);
-			for (int h = 0; h < hp->n_head_kv; h++)
-				rope(f, k + h * hp->head_dim, b->pos[i]);
+			rope_angles(f, (float) b->pos[i], f->rope_cs);
+			rope(hp, q, hp->n_head, f->rope_cs);
+			rope(hp, k, hp->n_head_kv, f->rope_cs);
 			kv_store(f, kv_slot(f, b->bt[i], l, 0, b->pos[i]), k, f->kv_dim);
 			kv_store(f, kv_slot(f, b->bt[i], l, 1, b->pos[i]), v, f->kv_dim);
 		}

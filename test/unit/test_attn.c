@@ -1,10 +1,17 @@
 /*
- * test_attn.c — the AVX2 attention loops equal the scalar reference.
+ * test_attn.c — the attention block: the scalar reference equals a plain
+ * two-pass softmax in double precision, and every SIMD variant equals the
+ * scalar reference, for F16 and F32 caches, odd head sizes and block
+ * lengths, several blocks in a row.
  */
 #include "unit.h"
 
 #include "attn.h"
 #include "quant.h"
+
+#define MAXP 80
+#define MAXHD 272
+#define MAXST (MAXHD + 3)
 
 static float
 frand(unsigned *s)
@@ -13,41 +20,134 @@ frand(unsigned *s)
 	return ((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
+/* Attention of q over np positions through ops, in blocks of bl. */
+static void
+run_ops(const llm_attn_ops *ops, bool f16, const float *q, const void *k,
+		const void *v, size_t stride, int np, int bl, int hd, float scale, float *out)
+{
+	size_t		esz = f16 ? 2 : 4;
+	float		m = -INFINITY,
+				l = 0;
+
+	memset(out, 0, hd * sizeof(float));
+	for (int p = 0; p < np; p += bl)
+	{
+		int			nk = np - p < bl ? np - p : bl;
+
+		(f16 ? ops->block_f16 : ops->block_f32) (q, (const uint8_t *) k + p * stride * esz,
+												 (const uint8_t *) v + p * stride * esz,
+												 stride, nk, hd, scale, &m, &l, out);
+	}
+	for (int i = 0; i < hd; i++)
+		out[i] /= l;
+}
+
 static void
 test_variants(void)
 {
+	static float kf[MAXP * MAXST],
+				vf[MAXP * MAXST];
+	static uint16_t kh[MAXP * MAXST],
+				vh[MAXP * MAXST];
+	const llm_attn_ops *variants[2] = {&llm_attn_avx2, &llm_attn_avx512};
+	llm_isa		need[2] = {LLM_ISA_AVX2, LLM_ISA_AVX512};
 	unsigned	seed = 7;
+	int			hds[] = {1, 7, 16, 33, 64, 80, 128, 256, 272};
+	int			nps[] = {1, 5, 16, 17, 40, 80};
 
-	if (quant_cpu_isa() < LLM_ISA_AVX2)
-		SKIP("no AVX2 on this CPU");
-	for (int n = 1; n <= 160; n += (n < 20 ? 1 : 13))
-	{
-		float		q[160],
-					kf[160],
-					o1[160],
-					o2[160];
-		uint16_t	kh[160];
-		double		scale = 0;
-
-		for (int i = 0; i < n; i++)
+	for (size_t a = 0; a < sizeof(hds) / sizeof(hds[0]); a++)
+		for (size_t b = 0; b < sizeof(nps) / sizeof(nps[0]); b++)
 		{
-			q[i] = frand(&seed);
-			kf[i] = frand(&seed) * 4;
-			kh[i] = llm_f32_to_f16(kf[i]);
-			o1[i] = o2[i] = frand(&seed);
-			scale += fabs(q[i] * kf[i]);
+			int			hd = hds[a],
+						np = nps[b];
+			size_t		stride = hd + 3;	/* other heads in between */
+			float		q[MAXHD],
+						ref[MAXHD],
+						o[MAXHD];
+			double		want[MAXHD],
+						sc[MAXP],
+						mx = -INFINITY,
+						tot = 0;
+			float		scale = 1.0f / sqrtf((float) hd);
+
+			for (int i = 0; i < hd; i++)
+				q[i] = frand(&seed) * 3;
+			for (size_t i = 0; i < np * stride; i++)
+			{
+				kf[i] = frand(&seed);
+				vf[i] = frand(&seed);
+				kh[i] = llm_f32_to_f16(kf[i]);
+				vh[i] = llm_f32_to_f16(vf[i]);
+				kf[i] = llm_f16_to_f32(kh[i]);	/* same values in both */
+				vf[i] = llm_f16_to_f32(vh[i]);
+			}
+			/* double-precision two-pass softmax */
+			for (int p = 0; p < np; p++)
+			{
+				double		d = 0;
+
+				for (int i = 0; i < hd; i++)
+					d += (double) q[i] * kf[p * stride + i];
+				sc[p] = d * scale;
+				mx = sc[p] > mx ? sc[p] : mx;
+			}
+			for (int i = 0; i < hd; i++)
+				want[i] = 0;
+			for (int p = 0; p < np; p++)
+			{
+				double		e = exp(sc[p] - mx);
+
+				tot += e;
+				for (int i = 0; i < hd; i++)
+					want[i] += e * vf[p * stride + i];
+			}
+			for (int bl = 1; bl <= LLM_ATTN_BLOCK; bl += (bl < 4 ? 1 : 6))
+				for (int f16 = 0; f16 <= 1; f16++)
+				{
+					double		err = 0;
+
+					run_ops(&llm_attn_scalar, f16, q, f16 ? (void *) kh : (void *) kf,
+							f16 ? (void *) vh : (void *) vf, stride, np, bl, hd, scale, ref);
+					for (int i = 0; i < hd; i++)
+						err = fmax(err, fabs(ref[i] - want[i] / tot));
+					CHECKF(err < 2e-6, "scalar hd %d np %d block %d f16 %d: %g", hd, np, bl, f16, err);
+					for (int v = 0; v < 2; v++)
+					{
+						if (quant_cpu_isa() < need[v])
+							continue;
+						run_ops(variants[v], f16, q, f16 ? (void *) kh : (void *) kf,
+								f16 ? (void *) vh : (void *) vf, stride, np, bl, hd, scale, o);
+						err = 0;
+						for (int i = 0; i < hd; i++)
+							err = fmax(err, fabs(o[i] - ref[i]));
+						CHECKF(err < 2e-6, "variant %d hd %d np %d block %d f16 %d: %g",
+							   v, hd, np, bl, f16, err);
+					}
+				}
 		}
-		CHECK_NEAR(llm_attn_avx2.dot_f32(q, kf, n), llm_attn_scalar.dot_f32(q, kf, n), 1e-5 * (scale + 1));
-		CHECK_NEAR(llm_attn_avx2.dot_f16(q, kh, n), llm_attn_scalar.dot_f16(q, kh, n), 1e-5 * (scale + 1));
-		llm_attn_avx2.axpy_f16(o1, 0.37f, kh, n);
-		llm_attn_scalar.axpy_f16(o2, 0.37f, kh, n);
-		for (int i = 0; i < n; i++)
-			CHECK_NEAR(o1[i], o2[i], 1e-6);
-		llm_attn_avx2.axpy_f32(o1, -0.5f, kf, n);
-		llm_attn_scalar.axpy_f32(o2, -0.5f, kf, n);
-		for (int i = 0; i < n; i++)
-			CHECK_NEAR(o1[i], o2[i], 1e-6);
+}
+
+/* A block of scores far below the running maximum adds nothing (no NaN). */
+static void
+test_underflow(void)
+{
+	float		q[16],
+				k[2 * 16],
+				v[2 * 16],
+				out[16];
+	const llm_attn_ops *ops = llm_attn_get();
+
+	for (int i = 0; i < 16; i++)
+	{
+		q[i] = 100.0f;
+		k[i] = 1.0f;
+		k[16 + i] = -1.0f;
+		v[i] = 1.0f;
+		v[16 + i] = 5.0f;
 	}
+	run_ops(ops, false, q, k, v, 16, 2, 1, 16, 1.0f, out);
+	for (int i = 0; i < 16; i++)
+		CHECK_NEAR(out[i], 1.0, 1e-6);
 }
 
 static void
@@ -56,14 +156,18 @@ test_dispatch(void)
 	quant_init(LLM_ISA_SCALAR);
 	CHECK(llm_attn_get() == &llm_attn_scalar);
 	quant_init(quant_cpu_isa());
-	if (quant_cpu_isa() >= LLM_ISA_AVX2)
+	if (quant_cpu_isa() >= LLM_ISA_AVX512)
+		CHECK(llm_attn_get() == &llm_attn_avx512);
+	else if (quant_cpu_isa() >= LLM_ISA_AVX2)
 		CHECK(llm_attn_get() == &llm_attn_avx2);
 }
 
 int
 main(void)
 {
+	quant_init(quant_cpu_isa());
 	RUN(test_variants);
+	RUN(test_underflow);
 	RUN(test_dispatch);
 	return unit_finish();
 }
