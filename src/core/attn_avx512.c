@@ -9,38 +9,10 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "exp_avx512.h"
+
 #define AI inline __attribute__((always_inline))
 #define MAX_HD 256
-
-/*
- * e^x for x <= 0 (larger x are not needed here), to about 2 ulp:
- * x = n ln2 + r with |r| <= ln2 / 2, e^r by its degree-6 Taylor
- * polynomial (truncation < 1.3e-7 relative), times 2^n by scalef, which
- * also flushes results below the float range to zero.
- */
-static AI __m512
-exp_neg(__m512 x)
-{
-	const __m512 ln2_hi = _mm512_set1_ps(0.693359375f);
-	const __m512 ln2_lo = _mm512_set1_ps(-2.12194440e-4f);
-	__m512		n,
-				r,
-				p;
-
-	x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-	n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
-							 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	r = _mm512_fnmadd_ps(n, ln2_hi, x);
-	r = _mm512_fnmadd_ps(n, ln2_lo, r);
-	p = _mm512_set1_ps(1.0f / 720);
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-	return _mm512_scalef_ps(p, n);
-}
 
 /* 16 cached values from element i of row p as floats. */
 static AI __m512
@@ -82,7 +54,7 @@ block(const float *q, const void *k, const void *v, size_t stride, int nk,
 	mx = _mm512_mask_reduce_max_ps(live, sv);
 	mx = mx > *m ? mx : *m;
 	corr = expf(*m - mx);
-	pv = _mm512_maskz_mov_ps(live, exp_neg(_mm512_sub_ps(sv, _mm512_set1_ps(mx))));
+	pv = _mm512_maskz_mov_ps(live, llm_exp512(_mm512_sub_ps(sv, _mm512_set1_ps(mx))));
 	_mm512_store_ps(p, pv);
 	cv = _mm512_set1_ps(corr);
 	for (int c = 0; c < nv; c++)

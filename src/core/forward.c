@@ -28,9 +28,12 @@
 
 #include "attn.h"
 #include "quant.h"
+#include "vecops.h"
 
 /* Jobs below this many multiply-adds run on the calling thread alone. */
 #define SERIAL_WORK (256 * 1024)
+/* Attention below this many query-key multiply-adds runs on the caller. */
+#define ATT_SERIAL_WORK (16 * 1024)
 /* Rows of one sequence that share each K/V block read in attention. */
 #define ATT_ROWS 16
 /* Weight rows dequantized per sgemm call. */
@@ -625,7 +628,7 @@ llm_forward(llm_fwd *f, const llm_fwd_batch *b, float *logits, llm_error *err)
 			kv_store(f, kv_slot(f, b->bt[i], l, 1, b->pos[i]), v, f->kv_dim);
 		}
 
-		if ((int64_t) n * hp->n_head * (b->pos[n - 1] + 1) * hp->head_dim < SERIAL_WORK)
+		if ((int64_t) n * hp->n_head * (b->pos[n - 1] + 1) * hp->head_dim < ATT_SERIAL_WORK)
 			att_worker(&aj, 0, 1);
 		else
 			llm_pool_run(f->pool, att_worker, &aj);
@@ -637,12 +640,7 @@ llm_forward(llm_fwd *f, const llm_fwd_batch *b, float *logits, llm_error *err)
 		for (int i = 0; i < n; i++)
 			rmsnorm(f->xb + i * wide, f->x + i * dim, L->ffn_norm, dim, hp->norm_eps);
 		matmul3(f, f->xb, wide, n, &L->w_gate, f->hb, &L->w_up, f->hb2, NULL, NULL);
-		for (int64_t c = 0; c < (int64_t) n * hp->n_ff; c++)
-		{
-			float		g = f->hb[c];
-
-			f->hb[c] = g / (1.0f + expf(-g)) * f->hb2[c];
-		}
+		llm_vecops_get()->swiglu(f->hb, f->hb2, (int64_t) n * hp->n_ff);
 		matmul(f, f->hb, hp->n_ff, n, 1, &L->w_down, f->xb, NULL, NULL, NULL, NULL);
 		for (int i = 0; i < n; i++)
 			for (int64_t c = 0; c < dim; c++)
