@@ -163,7 +163,8 @@ llm_engine_open(const llm_engine_config *cfg, llm_engine **out, llm_error *err)
 	*out = NULL;
 	if ((rc = check_config(cfg, err)) != LLM_OK)
 		return rc;
-	quant_init(quant_cpu_isa());
+	/* kernels: the best level, capped by $LLM_ISA, unless a caller chose one */
+	(void) quant_active_isa();
 	e = calloc(1, sizeof(*e));
 	if (e == NULL)
 		return llm_errorf(err, LLM_ERR_NOMEM, "out of memory");
