@@ -5,49 +5,74 @@
  *
  * The unit of work is a sub-block of 32 values: a Q8_0/Q4_0 block, or one
  * of the 8 sub-blocks of a Q4_K super-block.  One tile multiply takes 16
- * weight rows x 32 values (tile 0) by 32 values x 16 tokens (tile 1) into
- * 16 x 16 int32 sums (tile 2); TDPBSSD (signed x signed) for Q8_0 and Q4_0
+ * weight rows x 32 values (tile A) by 32 values x 16 tokens (tile B) into
+ * 16 x 16 int32 sums (tile C); TDPBSSD (signed x signed) for Q8_0 and Q4_0
  * (q - 8), TDPBUSD (unsigned nibbles x signed) for Q4_K.  Each sub-block has
  * its own scales, so the sums are stored after each multiply and added into
- * float accumulators as sum * row_scale[row] * token_scale[token], where
+ * float accumulators as sum * (row_scale[row] * token_scale[token]), where
  *   Q8_0, Q4_0: row_scale = d_w of the block, token_scale = d_a of the block;
  *   Q4_K:       row_scale = d * sc[j],       token_scale = d of the Q8_K block;
  * Q4_K's mins are subtracted per super-block afterwards, as
- * sum_j dmin * m[j] * (d_a * (bsums[2j] + bsums[2j + 1])).
+ * sum_j dmin * m[j] * (d_a * (bsums[2j] + bsums[2j + 1])).  Per (row,
+ * token) the float sum runs over the sub-blocks in order, so a value does
+ * not depend on the other rows and tokens of the call (batch size, which
+ * thread takes which rows); it is not bit-equal to the AVX-512 kernels',
+ * which keep 8 partial sums per block.
  *
- *   tile 0  weights      16 rows x 32 bytes: Q8_0 rows are loaded straight
- *                        from the weight matrix (stride = row bytes, skipping
- *                        the f16 scale); Q4_0 and Q4_K rows are unpacked to
- *                        one byte per value first, a 16-row strip at a time
- *   tile 1  activations  8 rows x 64 bytes: row j holds, for each of the 16
- *                        tokens, its values 4j..4j+3 (the "VNNI" layout);
- *                        prepared once per call for all sub-blocks and
- *                        tokens, tokens past nt padded with zeros
- *   tile 2  sums         16 rows x 16 int32 (tiles 3-5: a second set)
+ *   tiles 0, 1  weights      16 rows x 32 bytes: Q8_0 rows are loaded
+ *                            straight from the weight matrix (stride = row
+ *                            bytes, skipping the f16 scale); Q4_0 and Q4_K
+ *                            rows are unpacked to one byte per value first,
+ *                            a 16-row group at a time, in tile order (512
+ *                            contiguous bytes per sub-block)
+ *   tiles 2, 3  activations  8 rows x 64 bytes: row j holds, for each of
+ *                            the 16 tokens, its values 4j..4j+3 (the "VNNI"
+ *                            layout); prepared once per call (a vector
+ *                            transpose) for all sub-blocks and tokens,
+ *                            tokens past nt zero
+ *   tiles 4, 5  sums         16 rows x 16 int32
+ * (two sets, used by alternate steps).
  *
- * The loop runs over groups of 16 rows (outer), sub-blocks, then token
- * groups, so each weight byte is read once per call.  Calls with few tokens,
- * and the rows left after the last full group of 16, go to the AVX-512
- * kernels this level was layered on.  Tile state is per thread: each call
- * loads the tile configuration and releases it at the end; scratch memory
- * is per call.  quant.c asks Linux for tile-data permission before
- * selecting this level.
+ * Loop order: 16-row groups, then token groups of 16, then sub-blocks, so
+ * the float sums of one 16 x 16 block stay in 16 zmm registers for the
+ * whole row (no accumulator memory traffic), and the group's weights (read
+ * from memory once per call, the next group prefetched meanwhile) and one
+ * token group's tiles stay in L1/L2.  The (token group, sub-block) steps are
+ * software-pipelined in batches of QUANT_AMX_BATCH: each iteration first
+ * adds the stored sums of the batch before the previous one into the
+ * registers, then issues the tile multiplies and stores of the next batch,
+ * so sums are never read right behind their tile store (vector loads
+ * cannot take data forwarded from it).  Measured on Emerald Rapids, a tile
+ * load + multiply + store of one step costs more than its float epilogue
+ * (16 x cvt, mul, fma) and the two overlap only in part; with random data
+ * the AMX side runs at roughly 20-30 ns per step, which bounds this design
+ * at about 300 GMAC/s per core.  A finished 16 x 16 block is transposed in
+ * registers and stored as 16 contiguous floats per token.
+ *
+ * Calls with few tokens, and the rows left after the last full group of 16,
+ * go to the AVX-512 kernels this level was layered on.  Tile state is per
+ * thread: each call loads the tile configuration and releases it at the
+ * end.  Scratch memory is per thread, kept across calls (freed at thread
+ * exit), so calls from any number of threads at once share nothing.
+ * quant.c asks Linux for tile-data permission before selecting this level.
  */
 #include "quant_impl.h"
 
 #include <immintrin.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define AI inline __attribute__((always_inline))
 
 /* Fewer tokens than this: the AVX-512 tiles are as fast. */
 #define QUANT_AMX_MIN_TOKENS 8
 
 /*
- * Steps between a tile multiply and the float epilogue reading its stored
- * sums: vector loads cannot take data forwarded from a tile store, so
- * reading them at once would wait for the store to complete.
+ * Steps per pipeline batch (see above); the stored sums of three batches
+ * are live at once.  2 measured at least as fast as 4, 8 or 16.
  */
-#define QUANT_AMX_LAG 3
+#define QUANT_AMX_BATCH 2
 
 typedef enum quant_amx_kind
 {
@@ -69,6 +94,51 @@ typedef struct quant_amx_cfg
 /* The kernels of the level below, for the cases AMX does not take. */
 static quant_matmul_fn quant_amx_next[3];
 
+/* Per-thread scratch: freed by the key's destructor when a thread exits. */
+static pthread_key_t quant_amx_key;
+static pthread_once_t quant_amx_key_once = PTHREAD_ONCE_INIT;
+
+typedef struct quant_amx_scratch
+{
+	size_t		size;			/* usable bytes after this header */
+	char		pad[56];
+} quant_amx_scratch;
+
+/* Create the scratch key (once). */
+static void
+quant_amx_key_init(void)
+{
+	if (pthread_key_create(&quant_amx_key, free) != 0)
+		abort();
+}
+
+/*
+ * This thread's scratch, at least bytes long and 64-byte aligned, kept for
+ * the next call; NULL if out of memory.
+ */
+static void *
+quant_amx_get_scratch(size_t bytes)
+{
+	quant_amx_scratch *s;
+
+	pthread_once(&quant_amx_key_once, quant_amx_key_init);
+	s = pthread_getspecific(quant_amx_key);
+	if (s == NULL || s->size < bytes)
+	{
+		size_t		size = bytes + bytes / 4 + 4096;
+
+		size = (size + 63) & ~(size_t) 63;
+		free(s);
+		pthread_setspecific(quant_amx_key, NULL);
+		s = aligned_alloc(64, sizeof(quant_amx_scratch) + size);
+		if (s == NULL)
+			return NULL;
+		s->size = size;
+		pthread_setspecific(quant_amx_key, s);
+	}
+	return s + 1;
+}
+
 /* Load this thread's tile configuration. */
 static void
 quant_amx_configure(void)
@@ -77,91 +147,131 @@ quant_amx_configure(void)
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.palette = 1;
-	cfg.rows[0] = 16;			/* weights: 16 rows x 32 bytes */
-	cfg.colsb[0] = 32;
-	cfg.rows[1] = 8;			/* activations: 8 x (16 tokens x 4 int8) */
-	cfg.colsb[1] = 64;
-	cfg.rows[2] = 16;			/* sums: 16 rows x 16 int32 */
-	cfg.colsb[2] = 64;
-	/* tiles 3-5: a second set of the same shapes, for pipelining */
-	for (int t = 0; t < 3; t++)
+	for (int t = 0; t < 2; t++)
 	{
-		cfg.rows[t + 3] = cfg.rows[t];
-		cfg.colsb[t + 3] = cfg.colsb[t];
+		cfg.rows[t] = 16;		/* tiles 0, 1: weights, 16 rows x 32 bytes */
+		cfg.colsb[t] = 32;
+		cfg.rows[2 + t] = 8;	/* tiles 2, 3: activations, 8 x (16 x 4) */
+		cfg.colsb[2 + t] = 64;
+		cfg.rows[4 + t] = 16;	/* tiles 4, 5: sums, 16 rows x 16 int32 */
+		cfg.colsb[4 + t] = 64;
 	}
 	_tile_loadconfig(&cfg);
 }
 
 /*
- * Lay out the activations as tile-1 images, one per (token group,
+ * Transpose 16 rows x 8 dwords (z[p] = [row p | row p + 8]) into 8 rows x
+ * 16 dwords, written to dst (64-byte aligned, 512 bytes): the B-tile
+ * ("VNNI") image of 16 tokens' 32 values.
+ */
+static AI void
+quant_amx_vnni16x8(const __m512i *z, int8_t *dst)
+{
+	const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+	const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+	__m512i		t[8],
+				u[8];
+
+	for (int i = 0; i < 4; i++)
+	{
+		t[2 * i] = _mm512_unpacklo_epi32(z[2 * i], z[2 * i + 1]);
+		t[2 * i + 1] = _mm512_unpackhi_epi32(z[2 * i], z[2 * i + 1]);
+	}
+	for (int h = 0; h < 2; h++)
+	{
+		/* rows 4h .. 4h + 3 (and + 8): u[4h + c] holds columns c, c + 4 */
+		u[4 * h + 0] = _mm512_unpacklo_epi64(t[4 * h], t[4 * h + 2]);
+		u[4 * h + 1] = _mm512_unpackhi_epi64(t[4 * h], t[4 * h + 2]);
+		u[4 * h + 2] = _mm512_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
+		u[4 * h + 3] = _mm512_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
+	}
+	for (int c = 0; c < 4; c++)
+	{
+		_mm512_store_si512(dst + 64 * c, _mm512_permutex2var_epi64(u[c], lo, u[4 + c]));
+		_mm512_store_si512(dst + 64 * (c + 4), _mm512_permutex2var_epi64(u[c], hi, u[4 + c]));
+	}
+}
+
+/*
+ * Lay out the activations as B-tile images, one per (token group,
  * sub-block), their scales as 16 floats per (group, sub-block) and, for
  * Q4_K, d_a * (sum of each 32 values) as 16 floats per (group, super-block,
- * sub-block).
+ * sub-block).  Tokens past nt are zeros.
  */
 static void
 quant_amx_prepare(quant_amx_kind kind, int64_t nsb, const uint8_t *A, size_t as,
 				  int nt, int groups, int8_t *bt, float *da, float *bsd)
 {
+	const __m512i sidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+															  10, 11, 12, 13, 14, 15),
+											_mm512_set1_epi32((int) as));
+
 	for (int g = 0; g < groups; g++)
+	{
+		const uint8_t *ag = A + (size_t) 16 * g * as;
+		int			nk = nt - 16 * g < 16 ? nt - 16 * g : 16;
+		__mmask16	km = (__mmask16) ((1u << nk) - 1);
+
 		for (int64_t s = 0; s < nsb; s++)
 		{
-			int8_t	   *dst = bt + ((size_t) g * nsb + s) * 512;
-			float	   *dd = da + ((size_t) g * nsb + s) * 16;
+			__m512i		z[8];
+			size_t		off;
 
-			for (int k = 0; k < 16; k++)
+			if (kind == QUANT_AMX_Q4_K)
+				off = sizeof(quant_block_q8_K) * (s / 8) + 4 + 32 * (s % 8);
+			else
+				off = sizeof(quant_block_q8_0) * s + 2;
+			for (int p = 0; p < 8; p++)
 			{
-				int			t = 16 * g + k;
-				const int8_t *src;
+				__m256i		r0 = p < nk ? _mm256_loadu_si256((const __m256i *) (ag + p * as + off)) :
+					_mm256_setzero_si256();
+				__m256i		r8 = p + 8 < nk ? _mm256_loadu_si256((const __m256i *) (ag + (p + 8) * as + off)) :
+					_mm256_setzero_si256();
 
-				if (t >= nt)
-				{
-					dd[k] = 0.0f;
-					for (int j = 0; j < 8; j++)
-						memset(dst + 64 * j + 4 * k, 0, 4);
-					continue;
-				}
-				if (kind == QUANT_AMX_Q4_K)
-				{
-					const quant_block_q8_K *ab = (const quant_block_q8_K *) (A + t * as) + s / 8;
+				z[p] = _mm512_inserti64x4(_mm512_castsi256_si512(r0), r8, 1);
+			}
+			quant_amx_vnni16x8(z, bt + ((size_t) g * nsb + s) * 512);
 
-					src = ab->qs + 32 * (s % 8);
-					dd[k] = ab->d;
-					if (bsd != NULL)
-					{
-						int			j = (int) (s % 8);
+			if (kind != QUANT_AMX_Q4_K)
+			{
+				/* the f16 scales: low halves of 16 gathered dwords */
+				__m512i		d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), km, sidx,
+															ag + sizeof(quant_block_q8_0) * s, 1);
 
-						bsd[(((size_t) g * (nsb / 8) + s / 8) * 8 + j) * 16 + k] =
-							ab->d * (float) (ab->bsums[2 * j] + ab->bsums[2 * j + 1]);
-					}
-				}
-				else
-				{
-					const quant_block_q8_0 *ab = (const quant_block_q8_0 *) (A + t * as) + s;
+				_mm512_store_ps(da + ((size_t) g * nsb + s) * 16,
+								_mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+			}
+			else if (s % 8 == 0)
+			{
+				size_t		b = s / 8;
+				const uint8_t *ab = ag + sizeof(quant_block_q8_K) * b;
+				__m512		d = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), km, sidx, ab, 1);
 
-					src = ab->qs;
-					dd[k] = _cvtsh_ss(ab->d);
-				}
 				for (int j = 0; j < 8; j++)
-					memcpy(dst + 64 * j + 4 * k, src + 4 * j, 4);
+				{
+					/* bsums[2j] and bsums[2j + 1] as one dword */
+					__m512i		bs = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), km, sidx,
+																 ab + offsetof(quant_block_q8_K, bsums) + 4 * j, 1);
+					__m512i		sum = _mm512_add_epi32(_mm512_srai_epi32(bs, 16),
+													   _mm512_srai_epi32(_mm512_slli_epi32(bs, 16), 16));
+
+					_mm512_store_ps(da + ((size_t) g * nsb + s + j) * 16, d);
+					if (bsd != NULL)
+						_mm512_store_ps(bsd + (((size_t) g * (nsb / 8) + b) * 8 + j) * 16,
+										_mm512_mul_ps(d, _mm512_cvtepi32_ps(sum)));
+				}
 			}
 		}
-	if (kind == QUANT_AMX_Q4_K)
-	{
-		/* padding tokens: no min term */
-		for (int g = 0; g < groups; g++)
-			for (int64_t i = 0; i < (nsb / 8) * 8; i++)
-				for (int k = 0; k < 16; k++)
-					if (16 * g + k >= nt)
-						bsd[((size_t) g * (nsb / 8) * 8 + i) * 16 + k] = 0.0f;
 	}
 }
 
 /*
  * Decode a 16-row group once: the row scale of every sub-block to floats
- * (rs[16 * s + m]), Q4_K's dmin * m[j] (mn[(16 * b + m) * 8 + j]) and, for
- * Q4_0/Q4_K, every value to one byte (row m at strip + 32 * nsb * m, so
- * tile 0 of sub-block s is strip + 32 * s with stride 32 * nsb).  Row by
- * row: the weights are read and the strip written sequentially.
+ * (rs[16 * s + m]), Q4_K's dmin * m[j] (mn[(8 * b + j) * 16 + m]) and, for
+ * Q4_0/Q4_K, every value to one byte in tile order (sub-block s of row m
+ * at strip + 512 * s + 32 * m, so the weight tile of sub-block s is 512
+ * contiguous bytes).  Row by row: the weights are read sequentially; the
+ * Q8_0/Q4_0 scales are gathered 16 rows at a time.
  */
 static void
 quant_amx_decode(quant_amx_kind kind, int64_t nsb, const uint8_t *w0, size_t ws,
@@ -170,19 +280,12 @@ quant_amx_decode(quant_amx_kind kind, int64_t nsb, const uint8_t *w0, size_t ws,
 	const __m256i m4 = _mm256_set1_epi8(0x0F);
 	const __m256i eight = _mm256_set1_epi8(8);
 
-	for (int m = 0; m < 16; m++)
+	for (int m = 0; m < 16 && kind != QUANT_AMX_Q8_0; m++)
 	{
 		const uint8_t *row = w0 + m * ws;
-		int8_t	   *srow = strip + 32 * nsb * m;
+		int8_t	   *srow = strip + 32 * m;
 
-		if (kind == QUANT_AMX_Q8_0)
-		{
-			const quant_block_q8_0 *blk = (const quant_block_q8_0 *) row;
-
-			for (int64_t s = 0; s < nsb; s++)
-				rs[16 * s + m] = _cvtsh_ss(blk[s].d);
-		}
-		else if (kind == QUANT_AMX_Q4_0)
+		if (kind == QUANT_AMX_Q4_0)
 		{
 			const quant_block_q4_0 *blk = (const quant_block_q4_0 *) row;
 
@@ -191,8 +294,7 @@ quant_amx_decode(quant_amx_kind kind, int64_t nsb, const uint8_t *w0, size_t ws,
 				__m128i		q = _mm_loadu_si128((const __m128i *) blk[s].qs);
 				__m256i		v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
 
-				_mm256_store_si256((__m256i *) (srow + 32 * s), _mm256_sub_epi8(v, eight));
-				rs[16 * s + m] = _cvtsh_ss(blk[s].d);
+				_mm256_store_si256((__m256i *) (srow + 512 * s), _mm256_sub_epi8(v, eight));
 			}
 		}
 		else
@@ -211,43 +313,126 @@ quant_amx_decode(quant_amx_kind kind, int64_t nsb, const uint8_t *w0, size_t ws,
 
 					quant_q4_K_scale_min(j, blk[b].scales, &sc, &mm);
 					rs[16 * (8 * b + j) + m] = d * sc;
-					mn[(16 * b + m) * 8 + j] = dmin * mm;
+					mn[(8 * b + j) * 16 + m] = dmin * mm;
 				}
 				for (int c = 0; c < 4; c++)
 				{
 					__m256i		q = _mm256_loadu_si256((const __m256i *) (blk[b].qs + 32 * c));
 
-					_mm256_store_si256((__m256i *) (srow + 32 * (8 * b + 2 * c)),
+					_mm256_store_si256((__m256i *) (srow + 512 * (8 * b + 2 * c)),
 									   _mm256_and_si256(q, m4));
-					_mm256_store_si256((__m256i *) (srow + 32 * (8 * b + 2 * c + 1)),
+					_mm256_store_si256((__m256i *) (srow + 512 * (8 * b + 2 * c + 1)),
 									   _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
 				}
 			}
 		}
 	}
+	if (kind != QUANT_AMX_Q4_K)
+	{
+		/* the f16 block scales of the 16 rows: low halves of gathered dwords */
+		const __m512i ridx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+																  10, 11, 12, 13, 14, 15),
+												_mm512_set1_epi32((int) ws));
+		size_t		bb = kind == QUANT_AMX_Q8_0 ? sizeof(quant_block_q8_0) : sizeof(quant_block_q4_0);
+
+		for (int64_t s = 0; s < nsb; s++)
+			_mm512_store_ps(rs + 16 * s, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(
+				_mm512_i32gather_epi32(ridx, w0 + bb * s, 1))));
+	}
 }
 
-/* Multiply one sub-block into sums with tile set P (tiles 3P .. 3P + 2). */
+/*
+ * The end of a (16-row group, token group): Q4_K's mins are subtracted
+ * (per super-block), and acc[m] (token lanes of row m) is written to
+ * y[k * ldy + m] for the group's nk tokens; acc is zeroed for the next.
+ */
+static AI void
+quant_amx_finish(const bool q4k, int64_t nsuper, __m512 *acc, const float *bsd,
+				 const float *mn, float *y, int64_t ldy, int nk)
+{
+	__m512		t[16],
+				u[16],
+				out[16];
+
+	if (q4k)
+		for (int64_t b = 0; b < nsuper; b++)
+		{
+			const float *bs = bsd + b * 8 * 16;
+			const float *mm = mn + 8 * b * 16;
+
+#pragma clang loop unroll(full)
+			for (int m = 0; m < 16; m++)
+			{
+				__m512		t = _mm512_mul_ps(_mm512_set1_ps(mm[m]), _mm512_load_ps(bs));
+
+				for (int j = 1; j < 8; j++)
+					t = _mm512_fmadd_ps(_mm512_set1_ps(mm[16 * j + m]),
+										_mm512_load_ps(bs + 16 * j), t);
+				acc[m] = _mm512_sub_ps(acc[m], t);
+			}
+		}
+	/* transpose: t, u hold 4 x 4 blocks, then 128-bit lanes are gathered */
+#pragma clang loop unroll(full)
+	for (int i = 0; i < 4; i++)
+	{
+		t[4 * i] = _mm512_unpacklo_ps(acc[4 * i], acc[4 * i + 1]);
+		t[4 * i + 1] = _mm512_unpackhi_ps(acc[4 * i], acc[4 * i + 1]);
+		t[4 * i + 2] = _mm512_unpacklo_ps(acc[4 * i + 2], acc[4 * i + 3]);
+		t[4 * i + 3] = _mm512_unpackhi_ps(acc[4 * i + 2], acc[4 * i + 3]);
+	}
+#pragma clang loop unroll(full)
+	for (int i = 0; i < 4; i++)
+	{
+		/* u[4i + c], 128-bit lane L: rows 4i .. 4i + 3 of column 4L + c */
+		u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+		u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+		u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+		u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+	}
+#pragma clang loop unroll(full)
+	for (int c = 0; c < 4; c++)
+	{
+		__m512		x0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88),
+					x1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD),
+					x2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88),
+					x3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+
+		out[c] = _mm512_shuffle_f32x4(x0, x2, 0x88);		/* column c */
+		out[8 + c] = _mm512_shuffle_f32x4(x0, x2, 0xDD);	/* column 8 + c */
+		out[4 + c] = _mm512_shuffle_f32x4(x1, x3, 0x88);	/* column 4 + c */
+		out[12 + c] = _mm512_shuffle_f32x4(x1, x3, 0xDD);	/* column 12 + c */
+	}
+#pragma clang loop unroll(full)
+	for (int k = 0; k < 16; k++)
+	{
+		if (k < nk)
+			_mm512_storeu_ps(y + k * ldy, out[k]);
+		acc[k] = _mm512_setzero_ps();
+	}
+}
+
+/* Multiply one sub-block into sums with tile set P (tiles P, 2 + P, 4 + P). */
 #define QUANT_AMX_ISSUE(P, DP, asrc, astride, bsrc, cdst) \
 	do { \
-		_tile_loadd(3 * P, asrc, astride); \
-		_tile_loadd(3 * P + 1, bsrc, 64); \
-		_tile_zero(3 * P + 2); \
-		DP(3 * P + 2, 3 * P, 3 * P + 1); \
-		_tile_stored(3 * P + 2, cdst, 64); \
+		_tile_loadd(P, asrc, astride); \
+		_tile_loadd(2 + P, bsrc, 64); \
+		_tile_zero(4 + P); \
+		DP(4 + P, P, 2 + P); \
+		_tile_stored(4 + P, cdst, 64); \
 	} while (0)
 
 /*
  * Weights of one kind x activations (Q8_0, or Q8_K for Q4_K).
  *
- * The (sub-block, token group) steps of a 16-row group are
- * software-pipelined: the tile multiply of step u (alternating between two
- * tile sets) is issued before the float epilogue of step u - QUANT_AMX_LAG,
- * so the AMX unit and the vector units overlap and stored sums are not read
- * back at once.
+ * For each 16-row group, the (token group, sub-block) steps run token
+ * group by token group in batches of QUANT_AMX_BATCH steps (tile sets
+ * alternating step by step); iteration kb adds the sums of batch kb - 2
+ * into the 16 accumulator registers, then issues batch kb, whose sums go
+ * to the ring slot batch kb - 2 freed (three slots of QUANT_AMX_BATCH
+ * 16 x 16 blocks).
  */
-static void
-quant_amx_matmul(quant_amx_kind kind, int64_t n, const void *W, size_t ws,
+static AI void
+quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
 				 const void *A, size_t as, int nt, float *y, int64_t ldy,
 				 int64_t r0, int64_t r1)
 {
@@ -259,20 +444,19 @@ quant_amx_matmul(quant_amx_kind kind, int64_t n, const void *W, size_t ws,
 	int64_t		steps = nsb * groups;
 	size_t		bt_bytes = (size_t) groups * nsb * 512,
 				da_bytes = (size_t) groups * nsb * 16 * sizeof(float),
-				acc_bytes = (size_t) groups * 256 * sizeof(float),
 				rs_bytes = (size_t) nsb * 16 * sizeof(float),
 				strip_bytes = kind == QUANT_AMX_Q8_0 ? 0 : (size_t) nsb * 512,
-				mn_bytes = q4k ? (size_t) nsuper * 16 * 8 * sizeof(float) : 0,
-				bsd_bytes = q4k ? (size_t) groups * nsuper * 8 * 16 * sizeof(float) : 0;
-	uint8_t    *scratch,
-			   *p;
+				mn_bytes = q4k ? (size_t) nsb * 16 * sizeof(float) : 0,
+				bsd_bytes = q4k ? (size_t) groups * nsb * 16 * sizeof(float) : 0,
+				cb_bytes = 3 * QUANT_AMX_BATCH * 1024;
+	uint8_t    *p;
 	int8_t	   *bt,
 			   *strip;
 	float	   *da,
-			   *acc,
 			   *rs,
 			   *mn,
 			   *bsd;
+	int32_t    *cbuf;
 	int64_t		r = r0;
 
 	if (nt < QUANT_AMX_MIN_TOKENS || r1 - r0 < 16 || nsb == 0)
@@ -281,120 +465,121 @@ quant_amx_matmul(quant_amx_kind kind, int64_t n, const void *W, size_t ws,
 		return;
 	}
 	/* every part is a multiple of 64 bytes */
-	scratch = aligned_alloc(64, bt_bytes + da_bytes + acc_bytes + rs_bytes +
-							strip_bytes + mn_bytes + bsd_bytes);
-	if (scratch == NULL)
+	p = quant_amx_get_scratch(bt_bytes + da_bytes + rs_bytes + strip_bytes + mn_bytes +
+							  bsd_bytes + cb_bytes);
+	if (p == NULL)
 	{
 		next(n, W, ws, A, as, nt, y, ldy, r0, r1);
 		return;
 	}
-	p = scratch;
 	bt = (int8_t *) p;
 	p += bt_bytes;
 	da = (float *) p;
 	p += da_bytes;
-	acc = (float *) p;
-	p += acc_bytes;
 	rs = (float *) p;
 	p += rs_bytes;
 	strip = (int8_t *) p;
 	p += strip_bytes;
 	mn = (float *) p;
 	p += mn_bytes;
-	bsd = q4k ? (float *) p : NULL;
-	quant_amx_prepare(kind, nsb, A, as, nt, groups, bt, da, bsd);
+	bsd = (float *) p;
+	p += bsd_bytes;
+	cbuf = (int32_t *) p;
+	/* the first row group from memory while the activations are prepared */
+	for (size_t o = 0; o < 16 * ws; o += 64)
+		_mm_prefetch((const char *) W + r0 * ws + o, _MM_HINT_T1);
+	quant_amx_prepare(kind, nsb, A, as, nt, groups, bt, da, q4k ? bsd : NULL);
 	quant_amx_configure();
 
 	for (; r + 16 <= r1; r += 16)
 	{
 		const uint8_t *w0 = (const uint8_t *) W + r * ws;
-		_Alignas(64) int32_t cbuf[QUANT_AMX_LAG + 1][256];
+		__m512		acc[16];
+		int64_t		si = 0,		/* sub-block and group of the next issue */
+					se = 0;		/* ... and of the next epilogue */
+		int			gi = 0,
+					ge = 0;
+
+		/* the next row group is prefetched a few lines per step */
+		const char *pf = (const char *) w0 + 16 * ws,
+				   *pf_end = r + 32 <= r1 ? pf + 16 * ws : pf;
+		int			pf_step = (int) ((16 * ws / 64 + steps - 1) / steps);
 
 		quant_amx_decode(kind, nsb, w0, ws, rs, mn, strip);
-		memset(acc, 0, acc_bytes);
-		for (int64_t u = 0; u < steps + QUANT_AMX_LAG; u++)
+#pragma clang loop unroll(full)
+		for (int m = 0; m < 16; m++)
+			acc[m] = _mm512_setzero_ps();
+		for (int64_t u0 = 0; u0 < steps + 2 * QUANT_AMX_BATCH; u0 += QUANT_AMX_BATCH)
 		{
-			/* issue the tile multiply of step u */
-			if (u < steps)
+			int64_t		kb = u0 / QUANT_AMX_BATCH,
+						e0 = u0 - 2 * QUANT_AMX_BATCH;
+			int32_t    *cdst = cbuf + 256 * QUANT_AMX_BATCH * (kb % 3);
+			const int32_t *csrc = cbuf + 256 * QUANT_AMX_BATCH * ((kb + 1) % 3);
+			int			ni = u0 >= steps ? 0 : steps - u0 < QUANT_AMX_BATCH ? (int) (steps - u0) : QUANT_AMX_BATCH,
+						ne = e0 < 0 ? 0 : steps - e0 < QUANT_AMX_BATCH ? (int) (steps - e0) : QUANT_AMX_BATCH;
+
+			/* add the sums of the batch before the previous into acc */
+			for (int i = 0; i < ne; i++)
 			{
-				int64_t		s = u / groups;
-				int			g = (int) (u % groups);
-				int32_t    *cdst = cbuf[u % (QUANT_AMX_LAG + 1)];
-				const int8_t *bsrc = bt + ((size_t) g * nsb + s) * 512;
+				__m512		dav = _mm512_load_ps(da + ((size_t) ge * nsb + se) * 16);
+				const int32_t *cb = csrc + 256 * i;
+				const float *rss = rs + 16 * se;
+
+#pragma clang loop unroll(full)
+				for (int m = 0; m < 16; m++)
+					acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * m)),
+											 _mm512_mul_ps(dav, _mm512_set1_ps(rss[m])), acc[m]);
+				if (++se == nsb)
+				{
+					quant_amx_finish(q4k, nsuper, acc, bsd + (size_t) ge * nsuper * 8 * 16, mn,
+									 y + (int64_t) 16 * ge * ldy + r, ldy,
+									 nt - 16 * ge < 16 ? nt - 16 * ge : 16);
+					se = 0;
+					ge++;
+				}
+			}
+			/* issue the tile multiplies of steps u0 .. u0 + ni - 1 */
+			for (int i = 0; i < ni; i++)
+			{
+				const int8_t *bsrc = bt + ((size_t) gi * nsb + si) * 512;
 				const void *asrc;
 				long		astride;
 
 				if (kind == QUANT_AMX_Q8_0)
 				{
-					asrc = w0 + s * sizeof(quant_block_q8_0) + 2;
+					asrc = w0 + si * sizeof(quant_block_q8_0) + 2;
 					astride = (long) ws;
 				}
 				else
 				{
-					asrc = strip + 32 * s;
-					astride = (long) (32 * nsb);
+					asrc = strip + 512 * si;
+					astride = 32;
 				}
 				if (q4k)
 				{
-					if ((u & 1) == 0)
-						QUANT_AMX_ISSUE(0, _tile_dpbusd, asrc, astride, bsrc, cdst);
+					if ((i & 1) == 0)
+						QUANT_AMX_ISSUE(0, _tile_dpbusd, asrc, astride, bsrc, cdst + 256 * i);
 					else
-						QUANT_AMX_ISSUE(1, _tile_dpbusd, asrc, astride, bsrc, cdst);
+						QUANT_AMX_ISSUE(1, _tile_dpbusd, asrc, astride, bsrc, cdst + 256 * i);
 				}
 				else
 				{
-					if ((u & 1) == 0)
-						QUANT_AMX_ISSUE(0, _tile_dpbssd, asrc, astride, bsrc, cdst);
+					if ((i & 1) == 0)
+						QUANT_AMX_ISSUE(0, _tile_dpbssd, asrc, astride, bsrc, cdst + 256 * i);
 					else
-						QUANT_AMX_ISSUE(1, _tile_dpbssd, asrc, astride, bsrc, cdst);
+						QUANT_AMX_ISSUE(1, _tile_dpbssd, asrc, astride, bsrc, cdst + 256 * i);
 				}
-			}
-			/* add the sums of step v = u - LAG into the float accumulators */
-			if (u >= QUANT_AMX_LAG)
-			{
-				int64_t		v = u - QUANT_AMX_LAG;
-				int64_t		s = v / groups;
-				int			g = (int) (v % groups);
-				__m512		dav = _mm512_loadu_ps(da + ((size_t) g * nsb + s) * 16);
-				float	   *ag = acc + g * 256;
-				const int32_t *cb = cbuf[v % (QUANT_AMX_LAG + 1)];
-				const float *rss = rs + 16 * s;
-
-				for (int m = 0; m < 16; m++)
+				for (int j = 0; j < pf_step && pf < pf_end; j++, pf += 64)
+					_mm_prefetch(pf, _MM_HINT_T1);
+				if (++si == nsb)
 				{
-					__m512		sum = _mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * m));
-
-					_mm512_storeu_ps(ag + 16 * m,
-									 _mm512_fmadd_ps(sum, _mm512_mul_ps(dav, _mm512_set1_ps(rss[m])),
-													 _mm512_loadu_ps(ag + 16 * m)));
+					si = 0;
+					gi++;
 				}
 			}
 		}
-		/* Q4_K: minus the mins, per super-block */
-		if (q4k)
-			for (int g = 0; g < groups; g++)
-				for (int64_t b = 0; b < nsuper; b++)
-				{
-					const float *bs = bsd + ((size_t) g * nsuper + b) * 8 * 16;
-
-					for (int m = 0; m < 16; m++)
-					{
-						const float *mm = mn + (16 * b + m) * 8;
-						__m512		t = _mm512_mul_ps(_mm512_set1_ps(mm[0]), _mm512_loadu_ps(bs));
-
-						for (int j = 1; j < 8; j++)
-							t = _mm512_fmadd_ps(_mm512_set1_ps(mm[j]), _mm512_loadu_ps(bs + 16 * j), t);
-						_mm512_storeu_ps(acc + g * 256 + 16 * m,
-										 _mm512_sub_ps(_mm512_loadu_ps(acc + g * 256 + 16 * m), t));
-					}
-				}
-		for (int g = 0; g < groups; g++)
-			for (int k = 0; k < 16 && 16 * g + k < nt; k++)
-				for (int m = 0; m < 16; m++)
-					y[(int64_t) (16 * g + k) * ldy + r + m] = acc[g * 256 + 16 * m + k];
 	}
 	_tile_release();
-	free(scratch);
 	if (r < r1)
 		next(n, W, ws, A, as, nt, y, ldy, r, r1);
 }

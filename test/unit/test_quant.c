@@ -755,6 +755,95 @@ test_matmul(void)
 	}
 }
 
+/*
+ * The AMX shapes: many tokens (full and partial groups of 16 around the
+ * 8-token threshold and tile edges) and row counts that leave a remainder
+ * after the groups of 16 and 32 rows, for the three types AMX takes.  Each
+ * check also runs every other level on the same shape.
+ */
+static void
+test_matmul_amx_shapes(void)
+{
+	static const uint32_t wtypes[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K};
+	static const int nts[] = {8, 16, 17, 31, 32, 33, 64, 100, 256};
+	static const int rows[] = {18, 37, 67};
+
+	for (int ti = 0; ti < 3; ti++)
+		for (int k = 0; k < (int) (sizeof(nts) / sizeof(nts[0])); k++)
+		{
+			/* n: one Q4_K super-block, or 18 blocks for Q8_0 / Q4_0 */
+			int64_t		n = wtypes[ti] == LLM_Q4_K ? 256 : 576;
+
+			check_matmul_type(wtypes[ti], n, rows[k % 3], nts[k]);
+		}
+	/* a longer row and a two-super-block Q4_K row, at a few shapes */
+	check_matmul_type(LLM_Q8_0, 2048, 34, 33);
+	check_matmul_type(LLM_Q4_0, 2048, 50, 64);
+	check_matmul_type(LLM_Q4_K, 512, 48, 100);
+}
+
+/*
+ * At each level, a token's outputs do not depend on how many other tokens
+ * share the call (8 .. 100 tokens; the same rows each time), bit for bit.
+ */
+static void
+test_matmul_batch_invariance(void)
+{
+	static const uint32_t wtypes[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K};
+	static const int nts[] = {8, 9, 16, 31, 33, 95};
+	int			rows = 40,
+				ntmax = 100;
+
+	for (int ti = 0; ti < 3; ti++)
+	{
+		uint32_t	wt = wtypes[ti],
+					at = llm_dot_type(wt);
+		int64_t		n = 512;
+		size_t		wrb = llm_row_bytes(wt, n),
+					arb = llm_row_bytes(at, n);
+		float	   *xf = malloc(n * sizeof(float));
+		uint8_t    *W = malloc(rows * wrb),
+				   *A = malloc(ntmax * arb);
+		float	   *ref = malloc(rows * ntmax * sizeof(float)),
+				   *y = malloc(rows * ntmax * sizeof(float));
+
+		quant_init(LLM_ISA_SCALAR);
+		for (int r = 0; r < rows; r++)
+		{
+			fill_random(xf, n);
+			llm_quantize_row(wt, xf, W + r * wrb, n);
+		}
+		for (int t = 0; t < ntmax; t++)
+		{
+			fill_random(xf, n);
+			llm_quantize_row(at, xf, A + t * arb, n);
+		}
+		for (int level = 1; level <= (int) quant_cpu_isa(); level++)
+		{
+			int			bad = 0;
+
+			quant_init((llm_isa) level);
+			llm_matmul_rows(wt, n, W, A, arb, ntmax, ref, rows, 3, rows - 5);
+			for (int k = 0; k < (int) (sizeof(nts) / sizeof(nts[0])); k++)
+			{
+				/* tokens 5 .. 5 + nt - 1 of the full call */
+				llm_matmul_rows(wt, n, W, A + 5 * arb, arb, nts[k], y, rows, 3, rows - 5);
+				for (int t = 0; t < nts[k] && t + 5 < ntmax; t++)
+					bad += memcmp(y + t * rows + 3, ref + (t + 5) * rows + 3,
+								  (rows - 8) * sizeof(float)) != 0;
+			}
+			CHECKF(bad == 0, "%s %s: %d token rows depend on the batch",
+				   quant_isa_name(level), llm_dtype_name(wt), bad);
+		}
+		free(xf);
+		free(W);
+		free(A);
+		free(ref);
+		free(y);
+	}
+	quant_init(LLM_ISA_AMX);
+}
+
 /* Activations of extreme magnitude (incl. an all-zero row) stay exact. */
 static void
 test_matmul_extremes(void)
@@ -1009,6 +1098,8 @@ main(void)
 	RUN(test_known_q6_K);
 	RUN(test_known_q8_K);
 	RUN(test_matmul);
+	RUN(test_matmul_amx_shapes);
+	RUN(test_matmul_batch_invariance);
 	RUN(test_matmul_extremes);
 	RUN(test_threads);
 	RUN(test_gguf_q8_0);
