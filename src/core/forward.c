@@ -253,8 +253,12 @@ rope(const llm_hparams *hp, float *vec, int n_heads, const float *cs)
  * evenly up front: a thread that loses its CPU to another process (the
  * machine is shared with PostgreSQL backends) then holds up the step by
  * one chunk at most.  Which thread computes a row never changes its value.
+ * Calls with many tokens take bigger chunks (each kernel call prepares
+ * the activations once), still at least MM_CHUNKS_PER_THREAD per thread.
  */
 #define MM_CHUNK 64
+#define MM_CHUNK_MAX 512
+#define MM_CHUNKS_PER_THREAD 4
 
 typedef struct mm_job
 {
@@ -264,6 +268,7 @@ typedef struct mm_job
 	const uint8_t *xq;			/* quantized input rows */
 	size_t		xq_stride;
 	int			nt;
+	int64_t		chunk;			/* rows per chunk */
 	int64_t		n_chunks[3];	/* chunks of each matrix */
 	atomic_llong next;			/* next chunk, over all matrices */
 } mm_job;
@@ -285,8 +290,8 @@ mm_worker(void *arg, int ith, int nth)
 			return;
 		{
 			const llm_weight *w = j->w[i];
-			int64_t		r0 = c * MM_CHUNK;
-			int64_t		r1 = r0 + MM_CHUNK < w->rows ? r0 + MM_CHUNK : w->rows;
+			int64_t		r0 = c * j->chunk;
+			int64_t		r1 = r0 + j->chunk < w->rows ? r0 + j->chunk : w->rows;
 
 			llm_matmul_rows(w->type, w->cols, w->data, j->xq, j->xq_stride, j->nt,
 							j->y[i], w->rows, r0, r1);
@@ -365,8 +370,18 @@ matmul(llm_fwd *f, const float *x, int64_t ldx, int nt, int n_mats,
 		llm_quantize_row(dt, x + t * ldx, f->xq + t * rb, w0->cols);
 	j.xq = f->xq;
 	j.xq_stride = rb;
+	j.chunk = MM_CHUNK;
+	if (nt >= 16)
+	{
+		int64_t		rows = 0;
+
+		for (int i = 0; i < n_mats; i++)
+			rows += j.w[i]->rows;
+		rows /= (int64_t) MM_CHUNKS_PER_THREAD * llm_pool_size(f->pool);
+		j.chunk = rows < MM_CHUNK ? MM_CHUNK : rows > MM_CHUNK_MAX ? MM_CHUNK_MAX : rows / MM_CHUNK * MM_CHUNK;
+	}
 	for (int i = 0; i < n_mats; i++)
-		j.n_chunks[i] = (j.w[i]->rows + MM_CHUNK - 1) / MM_CHUNK;
+		j.n_chunks[i] = (j.w[i]->rows + j.chunk - 1) / j.chunk;
 	atomic_init(&j.next, 0);
 	if (w0->rows * w0->cols * nt * n_mats < SERIAL_WORK)
 		mm_worker(&j, 0, 1);	/* too small to pay for a hand-off */

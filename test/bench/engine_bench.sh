@@ -38,10 +38,14 @@
 # before each model's run: well below 1 means other processes were running,
 # which on a 2-CPU machine hurts the 2-thread figures most.
 #
-# The llama.cpp columns are the REFERENCE figures quoted in issue 2 (its
-# fastest native build measured on this machine type: 1.1B Q8_0 250/23,
-# Q4_0 236/33, 110M Q8_0 3160/306 tok/s pp/tg at 2 threads); they are not
-# measured by this script.
+# The llama.cpp columns: with LLAMA_BENCH=/path/to/llama-bench (a llama.cpp
+# build of your own beside the project; this repository neither ships nor
+# builds it), llama-bench runs on the same file, thread counts and
+# repetitions right after llm-cli, and the ratios are against those
+# same-run figures.  Without it they are the REFERENCE figures quoted in
+# issue 2 (its fastest native build measured on this machine type: 1.1B
+# Q8_0 250/23, Q4_0 236/33, 110M Q8_0 3160/306 tok/s pp/tg at 2 threads),
+# which this machine does not always reproduce.
 #
 # Environment:
 #   BENCH_QUICK=1     only the 110M shape (F16, Q8_0): about a minute
@@ -54,6 +58,7 @@
 #                     disturb the figures less; the output says so
 #   BENCH_CLI_ARGS    extra llm-cli bench options, e.g. "--blas 32" (OpenBLAS prefill)
 #   BENCH_TIMEOUT     seconds allowed for one model's llm-cli bench (default 600)
+#   LLAMA_BENCH       a llama-bench binary to measure llama.cpp in the same run
 #   LLM_MODELS_DIR    where ggml-vocab-llama-spm.gguf is (default ../shared/models)
 #   BUILD             build directory (default build)
 set -uo pipefail
@@ -260,8 +265,18 @@ for m in $MODELS; do
 		exit 1
 	fi
 	sed 's/^/    /' "$TMP/bench"
-	# rows: shape type threads isa pp tg dec bw_dram bw_size
+	# rows: shape type threads isa pp tg dec bw_dram bw_size quiet [lc_pp lc_tg]
 	bench_rows "$TMP/bench" >"$TMP/parsed"
+	: >"$TMP/lc_parsed"
+	if [ -n "${LLAMA_BENCH:-}" ]; then
+		echo "    llama.cpp (LLAMA_BENCH=$LLAMA_BENCH), same file:"
+		timeout "$LIMIT" "${NICE[@]}" "$LLAMA_BENCH" -m "$path" -p 128 -n 32 -t "$THREADS" -r "$REPS" -o md \
+			>"$TMP/lc_bench" 2>&1 || echo "    llama-bench failed (rc $?)"
+		grep '^|' "$TMP/lc_bench" | sed 's/^/    /'
+		# "threads test tokens/s" from llama-bench's markdown table
+		awk -F'|' '/^\|/ { t = $(NF - 3); x = $(NF - 2); v = $(NF - 1); gsub(/ /, "", t); gsub(/ /, "", x);
+			split(v, a, "±"); gsub(/ /, "", a[1]); if (t ~ /^[0-9]+$/) print t, x, a[1] }' "$TMP/lc_bench" >"$TMP/lc_parsed"
+	fi
 	for t in ${THREADS//,/ }; do
 		tg=$(awk -v t="$t" '$1 == t && $2 ~ /^tg/ { print $3 }' "$TMP/parsed" | tail -n1)
 		[ -n "$tg" ] || continue
@@ -270,7 +285,9 @@ for m in $MODELS; do
 		# wall-clock ÷ CPU-time bandwidth just before this model: < 0.8 = busy machine
 		quiet=$(awk -v w="$(bw_field "$TMP/bw_size_${shape}_${type}" "$t" best_gbps)" \
 			-v c="$(bw_field "$TMP/bw_size_${shape}_${type}" "$t" cpu_best_gbps)" 'BEGIN { printf "%.2f", (c > 0 ? w / c : 0) }')
-		echo "$shape $type $t ${isa:--} ${pp:-0} ${tg:-0} $dec $(bw_field "$TMP/bw_dram" "$t" cpu_best_gbps) $(bw_field "$TMP/bw_size_${shape}_${type}" "$t" cpu_best_gbps) $quiet" >>"$ROWS"
+		lpp=$(awk -v t="$t" '$1 == t && $2 ~ /^pp/ { print $3 }' "$TMP/lc_parsed" | tail -n1)
+		ltg=$(awk -v t="$t" '$1 == t && $2 ~ /^tg/ { print $3 }' "$TMP/lc_parsed" | tail -n1)
+		echo "$shape $type $t ${isa:--} ${pp:-0} ${tg:-0} $dec $(bw_field "$TMP/bw_dram" "$t" cpu_best_gbps) $(bw_field "$TMP/bw_size_${shape}_${type}" "$t" cpu_best_gbps) $quiet $lpp $ltg" >>"$ROWS"
 	done
 done
 
@@ -287,10 +304,20 @@ for t in ${THREADS//,/ }; do
 done
 
 echo
-echo "| model | threads | isa | weights/token MB | pp128 tok/s | tg32 tok/s | DRAM GB/s | roofline tok/s | tg % of DRAM roofline | GB/s @size | tg % of roofline @size | llama.cpp ref pp / tg (issue 2, not measured here) | pp ÷ ref | tg ÷ ref | CPUs free? |"
+if [ -n "${LLAMA_BENCH:-}" ]; then
+	refhead="llama.cpp pp / tg (measured in this run)"
+else
+	refhead="llama.cpp ref pp / tg (issue 2, not measured here)"
+fi
+echo "| model | threads | isa | weights/token MB | pp128 tok/s | tg32 tok/s | DRAM GB/s | roofline tok/s | tg % of DRAM roofline | GB/s @size | tg % of roofline @size | $refhead | pp ÷ llama.cpp | tg ÷ llama.cpp | CPUs free? |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-while read -r shape type t isa pp tg dec bw bws quiet; do
-	ref=$(reference "$shape" "$type" "$t")
+while read -r shape type t isa pp tg dec bw bws quiet lpp ltg; do
+	if [ -n "${LLAMA_BENCH:-}" ]; then
+		ref=""
+		[ -n "$lpp" ] && [ -n "$ltg" ] && ref="$lpp $ltg"
+	else
+		ref=$(reference "$shape" "$type" "$t")
+	fi
 	# use the better of the two DRAM measurements (start, end)
 	bw2=$(bw_field "$TMP/bw_dram2" "$t" cpu_best_gbps)
 	awk -v shape="$shape" -v type="$type" -v t="$t" -v isa="$isa" -v pp="$pp" -v tg="$tg" \
@@ -300,7 +327,7 @@ while read -r shape type t isa pp tg dec bw bws quiet; do
 		roofs = bws * 1e9 / dec;
 		if (ref != "") {
 			split(ref, r, " ");
-			refs = sprintf("%d / %d", r[1], r[2]);
+			refs = sprintf("%.0f / %.1f", r[1], r[2]);
 			rpp = sprintf("%.2f", pp / r[1]);
 			rtg = sprintf("%.2f", tg / r[2]);
 		} else { refs = "—"; rpp = "—"; rtg = "—"; }
