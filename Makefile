@@ -19,6 +19,8 @@ EXTENSION = llm
 DATA = llm--1.0.sql
 OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
 PG_CPPFLAGS = -Isrc -Isrc/core
+# a call without a prototype compiles to the wrong return-value handling
+PG_CFLAGS = -Werror=implicit-function-declaration
 SHLIB_LINK = $(CORE_LIB) -lm -lpthread -ldl
 
 # pg_regress (make installcheck) needs a server with
@@ -62,6 +64,9 @@ include $(PGXS)
 # after Makefile.global, which sets it; pg_regress gets --dbname=llm_regress
 CONTRIB_TESTDB = llm_regress
 $(shlib): $(CORE_LIB)
+# PGXS does not track headers: rebuild every object when one changes (a
+# stale object compiled before a prototype existed once returned garbage)
+$(OBJS): $(wildcard src/*.h) $(wildcard src/core/*.h)
 all: core
 else
 all: core
