@@ -1,7 +1,7 @@
 /*
  * quant_amx.c — AMX int8 tiles for Q8_0, Q4_0 and Q4_K weights when a call
- * has many tokens (prompt prefill, large batches).  Built by clang (gcc 12
- * was seen to miscompile AMX tile code).
+ * has more than a few tokens (prompt prefill, several sessions decoding at
+ * once).  Built by clang (gcc 12 was seen to miscompile AMX tile code).
  *
  * The unit of work is a sub-block of 32 values: a Q8_0/Q4_0 block, or one
  * of the 8 sub-blocks of a Q4_K super-block.  One tile multiply takes 16
@@ -28,10 +28,22 @@
  *   tiles 2, 3  activations  8 rows x 64 bytes: row j holds, for each of
  *                            the 16 tokens, its values 4j..4j+3 (the "VNNI"
  *                            layout); prepared once per call (a vector
- *                            transpose) for all sub-blocks and tokens,
- *                            tokens past nt zero
+ *                            transpose; see below for reuse) for all
+ *                            sub-blocks and tokens, tokens past nt zero
  *   tiles 4, 5  sums         16 rows x 16 int32
  * (two sets, used by alternate steps).
+ *
+ * A call of at most 8 tokens (8 sessions decoding) is one half group
+ * instead: the tiles are configured 8 rows x 32 bytes for the activations
+ * (loaded from the same 64-byte-row image, stride 64) and 16 rows x 8
+ * int32 for the sums, whose epilogue then takes two rows per register, 8
+ * instead of 16 cvt/fma per step (the two row scales are applied by a
+ * multiply and a masked multiply), with the same arithmetic per (row,
+ * token): a token's value is the same in a half or a full group.  Measured,
+ * this makes a step at nt = 8 about 10% cheaper; the tile load, multiply
+ * and, above all, store cost about the same as at full width, so a call's
+ * last partial group (17 .. 24 tokens) stays a padded full group (a second
+ * pass with half tiles was measured slower).
  *
  * Loop order: 16-row groups, then token groups of 16, then sub-blocks, so
  * the float sums of one 16 x 16 block stay in 16 zmm registers for the
@@ -49,12 +61,17 @@
  * at about 300 GMAC/s per core.  A finished 16 x 16 block is transposed in
  * registers and stored as 16 contiguous floats per token.
  *
- * Calls with few tokens, and the rows left after the last full group of 16,
- * go to the AVX-512 kernels this level was layered on.  Tile state is per
- * thread: each call loads the tile configuration and releases it at the
- * end.  Scratch memory is per thread, kept across calls (freed at thread
- * exit), so calls from any number of threads at once share nothing.
- * quant.c asks Linux for tile-data permission before selecting this level.
+ * Calls with fewer than 5 or 6 tokens (quant_amx_min_tokens), and the rows
+ * left after the last full group of 16 rows, go to the AVX-512 kernels
+ * this level was layered on.  Tile state is per thread: each call loads
+ * the tile configuration and releases it at the end.  Scratch memory is
+ * per thread, kept across calls (freed at thread exit), so calls from any
+ * number of threads at once share nothing.  The forward pass calls once
+ * per chunk of rows with the same activations, so a call of up to
+ * QUANT_AMX_KEEP tokens also keeps a copy of its activation bytes and the
+ * tile images prepared from them, and the next call on the thread whose
+ * bytes compare equal skips the preparation.  quant.c asks Linux for
+ * tile-data permission before selecting this level.
  */
 #include "quant_impl.h"
 
@@ -65,8 +82,16 @@
 
 #define AI inline __attribute__((always_inline))
 
-/* Fewer tokens than this: the AVX-512 tiles are as fast. */
-#define QUANT_AMX_MIN_TOKENS 8
+/*
+ * Fewer tokens than this (per kind: Q8_0, Q4_0, Q4_K): the AVX-512 tiles
+ * are as fast.  Measured with bench_matmul's batch table (64-row calls),
+ * a half group of 5 tokens beats them for Q8_0 and Q4_K, one of 6 for
+ * Q4_0; at 4 they are even.
+ */
+static const int quant_amx_min_tokens[3] = {5, 6, 5};
+
+/* Calls of at most this many tokens keep their prepared activations. */
+#define QUANT_AMX_KEEP 32
 
 /*
  * Steps per pipeline batch (see above); the stored sums of three batches
@@ -98,11 +123,22 @@ static quant_matmul_fn quant_amx_next[3];
 static pthread_key_t quant_amx_key;
 static pthread_once_t quant_amx_key_once = PTHREAD_ONCE_INIT;
 
+/*
+ * The prepared activations at the start of the scratch are kept for the
+ * next call: a call whose kind, n, nt and activation bytes are those of
+ * the previous call on this thread (the forward pass calls once per chunk
+ * of rows, with the same activations) uses them again.
+ */
 typedef struct quant_amx_scratch
 {
 	size_t		size;			/* usable bytes after this header */
-	char		pad[56];
+	int64_t		n;				/* prepared activations: n, */
+	int			nt;				/* ... tokens (0: none) */
+	int			kind;			/* ... and kind */
+	char		pad[40];
 } quant_amx_scratch;
+
+_Static_assert(sizeof(quant_amx_scratch) == 64, "scratch header size");
 
 /* Create the scratch key (once). */
 static void
@@ -114,9 +150,9 @@ quant_amx_key_init(void)
 
 /*
  * This thread's scratch, at least bytes long and 64-byte aligned, kept for
- * the next call; NULL if out of memory.
+ * the next call; NULL if out of memory.  A new one holds no activations.
  */
-static void *
+static quant_amx_scratch *
 quant_amx_get_scratch(size_t bytes)
 {
 	quant_amx_scratch *s;
@@ -134,16 +170,21 @@ quant_amx_get_scratch(size_t bytes)
 		if (s == NULL)
 			return NULL;
 		s->size = size;
+		s->nt = 0;
 		pthread_setspecific(quant_amx_key, s);
 	}
-	return s + 1;
+	return s;
 }
 
-/* Load this thread's tile configuration. */
+/*
+ * Load this thread's tile configuration, for full token groups (16) or,
+ * with half, half ones (8).
+ */
 static void
-quant_amx_configure(void)
+quant_amx_configure(bool half)
 {
 	quant_amx_cfg cfg;
+	int			bw = half ? 32 : 64;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.palette = 1;
@@ -151,10 +192,10 @@ quant_amx_configure(void)
 	{
 		cfg.rows[t] = 16;		/* tiles 0, 1: weights, 16 rows x 32 bytes */
 		cfg.colsb[t] = 32;
-		cfg.rows[2 + t] = 8;	/* tiles 2, 3: activations, 8 x (16 x 4) */
-		cfg.colsb[2 + t] = 64;
-		cfg.rows[4 + t] = 16;	/* tiles 4, 5: sums, 16 rows x 16 int32 */
-		cfg.colsb[4 + t] = 64;
+		cfg.rows[2 + t] = 8;	/* tiles 2, 3: activations, 8 x (16 or 8 x 4) */
+		cfg.colsb[2 + t] = bw;
+		cfg.rows[4 + t] = 16;	/* tiles 4, 5: sums, 16 rows x 16 or 8 int32 */
+		cfg.colsb[4 + t] = bw;
 	}
 	_tile_loadconfig(&cfg);
 }
@@ -196,11 +237,13 @@ quant_amx_vnni16x8(const __m512i *z, int8_t *dst)
  * Lay out the activations as B-tile images, one per (token group,
  * sub-block), their scales as 16 floats per (group, sub-block) and, for
  * Q4_K, d_a * (sum of each 32 values) as 16 floats per (group, super-block,
- * sub-block).  Tokens past nt are zeros.
+ * sub-block).  Tokens past nt are zeros.  With half (nt <= 8: one half
+ * group), the token scales are the 8 tokens' twice, the layout of its tile
+ * of sums (two rows of 8 tokens per register).
  */
 static void
 quant_amx_prepare(quant_amx_kind kind, int64_t nsb, const uint8_t *A, size_t as,
-				  int nt, int groups, int8_t *bt, float *da, float *bsd)
+				  int nt, int groups, bool half, int8_t *bt, float *da, float *bsd)
 {
 	const __m512i sidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
 															  10, 11, 12, 13, 14, 15),
@@ -238,14 +281,18 @@ quant_amx_prepare(quant_amx_kind kind, int64_t nsb, const uint8_t *A, size_t as,
 				__m512i		d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), km, sidx,
 															ag + sizeof(quant_block_q8_0) * s, 1);
 
-				_mm512_store_ps(da + ((size_t) g * nsb + s) * 16,
-								_mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+				__m512		df = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d));
+
+				if (half)
+					df = _mm512_shuffle_f32x4(df, df, 0x44);
+				_mm512_store_ps(da + ((size_t) g * nsb + s) * 16, df);
 			}
 			else if (s % 8 == 0)
 			{
 				size_t		b = s / 8;
 				const uint8_t *ab = ag + sizeof(quant_block_q8_K) * b;
-				__m512		d = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), km, sidx, ab, 1);
+				__m512		d = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), km, sidx, ab, 1),
+							dd = half ? _mm512_shuffle_f32x4(d, d, 0x44) : d;
 
 				for (int j = 0; j < 8; j++)
 				{
@@ -255,7 +302,7 @@ quant_amx_prepare(quant_amx_kind kind, int64_t nsb, const uint8_t *A, size_t as,
 					__m512i		sum = _mm512_add_epi32(_mm512_srai_epi32(bs, 16),
 													   _mm512_srai_epi32(_mm512_slli_epi32(bs, 16), 16));
 
-					_mm512_store_ps(da + ((size_t) g * nsb + s + j) * 16, d);
+					_mm512_store_ps(da + ((size_t) g * nsb + s + j) * 16, dd);
 					if (bsd != NULL)
 						_mm512_store_ps(bsd + (((size_t) g * (nsb / 8) + b) * 8 + j) * 16,
 										_mm512_mul_ps(d, _mm512_cvtepi32_ps(sum)));
@@ -411,90 +458,49 @@ quant_amx_finish(const bool q4k, int64_t nsuper, __m512 *acc, const float *bsd,
 	}
 }
 
-/* Multiply one sub-block into sums with tile set P (tiles P, 2 + P, 4 + P). */
-#define QUANT_AMX_ISSUE(P, DP, asrc, astride, bsrc, cdst) \
+/*
+ * Multiply one sub-block into sums with tile set P (tiles P, 2 + P, 4 + P);
+ * BW is the width in bytes of a row of B and C (64: 16 tokens, 32: 8).
+ */
+#define QUANT_AMX_ISSUE(P, DP, BW, asrc, astride, bsrc, cdst) \
 	do { \
 		_tile_loadd(P, asrc, astride); \
 		_tile_loadd(2 + P, bsrc, 64); \
 		_tile_zero(4 + P); \
 		DP(4 + P, P, 2 + P); \
-		_tile_stored(4 + P, cdst, 64); \
+		_tile_stored(4 + P, cdst, BW); \
 	} while (0)
 
 /*
- * Weights of one kind x activations (Q8_0, or Q8_K for Q4_K).
+ * Rows [r0, r1) (a multiple of 16 rows) for all token groups, of the width
+ * the tiles are configured for: full groups of 16 tokens or, with half,
+ * one group of 8.
  *
  * For each 16-row group, the (token group, sub-block) steps run token
  * group by token group in batches of QUANT_AMX_BATCH steps (tile sets
  * alternating step by step); iteration kb adds the sums of batch kb - 2
- * into the 16 accumulator registers, then issues batch kb, whose sums go
+ * into the accumulator registers, then issues batch kb, whose sums go
  * to the ring slot batch kb - 2 freed (three slots of QUANT_AMX_BATCH
- * 16 x 16 blocks).
+ * 16 x 16 blocks).  A full group keeps row m in acc[m] (16 token lanes);
+ * a half group keeps rows 2p and 2p + 1 in acc2[p] (8 token lanes each),
+ * the layout of its 16 x 8 tile of sums, with the same arithmetic per
+ * (row, token).
  */
 static AI void
-quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
-				 const void *A, size_t as, int nt, float *y, int64_t ldy,
-				 int64_t r0, int64_t r1)
+quant_amx_pass(const quant_amx_kind kind, const bool half, int64_t nsb,
+			   const uint8_t *W, size_t ws, const int8_t *bt, const float *da,
+			   const float *bsd, float *rs, float *mn, int8_t *strip, int32_t *cbuf,
+			   int nt, float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
-	quant_matmul_fn next = quant_amx_next[kind];
-	const int64_t nsb = n / 32;
-	const int64_t nsuper = n / 256;
+	const int64_t nsuper = nsb / 8;
 	const bool	q4k = kind == QUANT_AMX_Q4_K;
-	int			groups = (nt + 15) / 16;
-	int64_t		steps = nsb * groups;
-	size_t		bt_bytes = (size_t) groups * nsb * 512,
-				da_bytes = (size_t) groups * nsb * 16 * sizeof(float),
-				rs_bytes = (size_t) nsb * 16 * sizeof(float),
-				strip_bytes = kind == QUANT_AMX_Q8_0 ? 0 : (size_t) nsb * 512,
-				mn_bytes = q4k ? (size_t) nsb * 16 * sizeof(float) : 0,
-				bsd_bytes = q4k ? (size_t) groups * nsb * 16 * sizeof(float) : 0,
-				cb_bytes = 3 * QUANT_AMX_BATCH * 1024;
-	uint8_t    *p;
-	int8_t	   *bt,
-			   *strip;
-	float	   *da,
-			   *rs,
-			   *mn,
-			   *bsd;
-	int32_t    *cbuf;
-	int64_t		r = r0;
+	const int64_t steps = nsb * ((nt + 15) / 16);
 
-	if (nt < QUANT_AMX_MIN_TOKENS || r1 - r0 < 16 || nsb == 0)
+	for (int64_t r = r0; r + 16 <= r1; r += 16)
 	{
-		next(n, W, ws, A, as, nt, y, ldy, r0, r1);
-		return;
-	}
-	/* every part is a multiple of 64 bytes */
-	p = quant_amx_get_scratch(bt_bytes + da_bytes + rs_bytes + strip_bytes + mn_bytes +
-							  bsd_bytes + cb_bytes);
-	if (p == NULL)
-	{
-		next(n, W, ws, A, as, nt, y, ldy, r0, r1);
-		return;
-	}
-	bt = (int8_t *) p;
-	p += bt_bytes;
-	da = (float *) p;
-	p += da_bytes;
-	rs = (float *) p;
-	p += rs_bytes;
-	strip = (int8_t *) p;
-	p += strip_bytes;
-	mn = (float *) p;
-	p += mn_bytes;
-	bsd = (float *) p;
-	p += bsd_bytes;
-	cbuf = (int32_t *) p;
-	/* the first row group from memory while the activations are prepared */
-	for (size_t o = 0; o < 16 * ws; o += 64)
-		_mm_prefetch((const char *) W + r0 * ws + o, _MM_HINT_T1);
-	quant_amx_prepare(kind, nsb, A, as, nt, groups, bt, da, q4k ? bsd : NULL);
-	quant_amx_configure();
-
-	for (; r + 16 <= r1; r += 16)
-	{
-		const uint8_t *w0 = (const uint8_t *) W + r * ws;
-		__m512		acc[16];
+		const uint8_t *w0 = W + r * ws;
+		__m512		acc[16],
+					acc2[8];
 		int64_t		si = 0,		/* sub-block and group of the next issue */
 					se = 0;		/* ... and of the next epilogue */
 		int			gi = 0,
@@ -509,6 +515,9 @@ quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
 #pragma clang loop unroll(full)
 		for (int m = 0; m < 16; m++)
 			acc[m] = _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+		for (int m = 0; m < 8; m++)
+			acc2[m] = _mm512_setzero_ps();
 		for (int64_t u0 = 0; u0 < steps + 2 * QUANT_AMX_BATCH; u0 += QUANT_AMX_BATCH)
 		{
 			int64_t		kb = u0 / QUANT_AMX_BATCH,
@@ -525,12 +534,39 @@ quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
 				const int32_t *cb = csrc + 256 * i;
 				const float *rss = rs + 16 * se;
 
+				if (half)
+				{
+					/* dav holds the 8 token scales twice */
 #pragma clang loop unroll(full)
-				for (int m = 0; m < 16; m++)
-					acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * m)),
-											 _mm512_mul_ps(dav, _mm512_set1_ps(rss[m])), acc[m]);
+					for (int p = 0; p < 8; p++)
+					{
+						__m512		sc = _mm512_mul_ps(dav, _mm512_set1_ps(rss[2 * p]));
+
+						sc = _mm512_mask_mul_ps(sc, 0xFF00, dav, _mm512_set1_ps(rss[2 * p + 1]));
+						acc2[p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * p)),
+												  sc, acc2[p]);
+					}
+				}
+				else
+				{
+#pragma clang loop unroll(full)
+					for (int m = 0; m < 16; m++)
+						acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * m)),
+												 _mm512_mul_ps(dav, _mm512_set1_ps(rss[m])), acc[m]);
+				}
 				if (++se == nsb)
 				{
+					if (half)
+					{
+						/* row 2p + 1 to the low lanes of its own register */
+#pragma clang loop unroll(full)
+						for (int p = 0; p < 8; p++)
+						{
+							acc[2 * p] = acc2[p];
+							acc[2 * p + 1] = _mm512_shuffle_f32x4(acc2[p], acc2[p], 0xEE);
+							acc2[p] = _mm512_setzero_ps();
+						}
+					}
 					quant_amx_finish(q4k, nsuper, acc, bsd + (size_t) ge * nsuper * 8 * 16, mn,
 									 y + (int64_t) 16 * ge * ldy + r, ldy,
 									 nt - 16 * ge < 16 ? nt - 16 * ge : 16);
@@ -555,19 +591,33 @@ quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
 					asrc = strip + 512 * si;
 					astride = 32;
 				}
-				if (q4k)
+				if (q4k && half)
 				{
 					if ((i & 1) == 0)
-						QUANT_AMX_ISSUE(0, _tile_dpbusd, asrc, astride, bsrc, cdst + 256 * i);
+						QUANT_AMX_ISSUE(0, _tile_dpbusd, 32, asrc, astride, bsrc, cdst + 256 * i);
 					else
-						QUANT_AMX_ISSUE(1, _tile_dpbusd, asrc, astride, bsrc, cdst + 256 * i);
+						QUANT_AMX_ISSUE(1, _tile_dpbusd, 32, asrc, astride, bsrc, cdst + 256 * i);
+				}
+				else if (q4k)
+				{
+					if ((i & 1) == 0)
+						QUANT_AMX_ISSUE(0, _tile_dpbusd, 64, asrc, astride, bsrc, cdst + 256 * i);
+					else
+						QUANT_AMX_ISSUE(1, _tile_dpbusd, 64, asrc, astride, bsrc, cdst + 256 * i);
+				}
+				else if (half)
+				{
+					if ((i & 1) == 0)
+						QUANT_AMX_ISSUE(0, _tile_dpbssd, 32, asrc, astride, bsrc, cdst + 256 * i);
+					else
+						QUANT_AMX_ISSUE(1, _tile_dpbssd, 32, asrc, astride, bsrc, cdst + 256 * i);
 				}
 				else
 				{
 					if ((i & 1) == 0)
-						QUANT_AMX_ISSUE(0, _tile_dpbssd, asrc, astride, bsrc, cdst + 256 * i);
+						QUANT_AMX_ISSUE(0, _tile_dpbssd, 64, asrc, astride, bsrc, cdst + 256 * i);
 					else
-						QUANT_AMX_ISSUE(1, _tile_dpbssd, asrc, astride, bsrc, cdst + 256 * i);
+						QUANT_AMX_ISSUE(1, _tile_dpbssd, 64, asrc, astride, bsrc, cdst + 256 * i);
 				}
 				for (int j = 0; j < pf_step && pf < pf_end; j++, pf += 64)
 					_mm_prefetch(pf, _MM_HINT_T1);
@@ -579,9 +629,124 @@ quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
 			}
 		}
 	}
+}
+
+/*
+ * Whether the activations prepared in scratch s are those of this call:
+ * same kind, n and nt, and each token's arb bytes equal to the copy at ac.
+ */
+static bool
+quant_amx_same(const quant_amx_scratch *s, quant_amx_kind kind, int64_t n, int nt,
+			   const uint8_t *ac, size_t arb, const void *A, size_t as)
+{
+	if (s->nt != nt || s->n != n || s->kind != (int) kind)
+		return false;
+	for (int t = 0; t < nt; t++)
+		if (memcmp(ac + t * arb, (const uint8_t *) A + t * as, arb) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * Weights of one kind x activations (Q8_0, or Q8_K for Q4_K).
+ *
+ * A call of up to 8 tokens is one half group; more tokens form full
+ * groups of 16, the last one padded.  Activations prepared by this
+ * thread's previous call are used again when they are the same.
+ */
+static AI void
+quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
+				 const void *A, size_t as, int nt, float *y, int64_t ldy,
+				 int64_t r0, int64_t r1)
+{
+	quant_matmul_fn next = quant_amx_next[kind];
+	const int64_t nsb = n / 32;
+	const bool	q4k = kind == QUANT_AMX_Q4_K;
+	bool		half = nt <= 8;
+	int			groups = (nt + 15) / 16;
+	size_t		bt_bytes,
+				da_bytes,
+				rs_bytes = (size_t) nsb * 16 * sizeof(float),
+				strip_bytes = kind == QUANT_AMX_Q8_0 ? 0 : (size_t) nsb * 512,
+				mn_bytes = q4k ? (size_t) nsb * 16 * sizeof(float) : 0,
+				bsd_bytes,
+				arb = q4k ? (size_t) (nsb / 8) * sizeof(quant_block_q8_K) :
+				(size_t) nsb * sizeof(quant_block_q8_0),
+				ac_bytes = nt <= QUANT_AMX_KEEP ? ((size_t) nt * arb + 63) & ~(size_t) 63 : 0,
+				cb_bytes = 3 * QUANT_AMX_BATCH * 1024;
+	quant_amx_scratch *sc;
+	uint8_t    *p,
+			   *ac;
+	int8_t	   *bt,
+			   *strip;
+	float	   *da,
+			   *rs,
+			   *mn,
+			   *bsd;
+	int32_t    *cbuf;
+	int64_t		rend;
+
+	if (nt < quant_amx_min_tokens[kind] || r1 - r0 < 16 || nsb == 0)
+	{
+		next(n, W, ws, A, as, nt, y, ldy, r0, r1);
+		return;
+	}
+	bt_bytes = (size_t) groups * nsb * 512;
+	da_bytes = (size_t) groups * nsb * 16 * sizeof(float);
+	bsd_bytes = q4k ? (size_t) groups * nsb * 16 * sizeof(float) : 0;
+	/* every part is a multiple of 64 bytes */
+	sc = quant_amx_get_scratch(bt_bytes + da_bytes + bsd_bytes + ac_bytes + rs_bytes +
+							   strip_bytes + mn_bytes + cb_bytes);
+	if (sc == NULL)
+	{
+		next(n, W, ws, A, as, nt, y, ldy, r0, r1);
+		return;
+	}
+	p = (uint8_t *) (sc + 1);
+	bt = (int8_t *) p;
+	p += bt_bytes;
+	da = (float *) p;
+	p += da_bytes;
+	bsd = (float *) p;
+	p += bsd_bytes;
+	ac = p;
+	p += ac_bytes;
+	rs = (float *) p;
+	p += rs_bytes;
+	strip = (int8_t *) p;
+	p += strip_bytes;
+	mn = (float *) p;
+	p += mn_bytes;
+	cbuf = (int32_t *) p;
+	/* the first row group from memory while the activations are prepared */
+	for (size_t o = 0; o < 16 * ws; o += 64)
+		_mm_prefetch((const char *) W + r0 * ws + o, _MM_HINT_T1);
+	if (ac_bytes == 0 || !quant_amx_same(sc, kind, n, nt, ac, arb, A, as))
+	{
+		quant_amx_prepare(kind, nsb, A, as, nt, groups, half, bt, da,
+						  q4k ? bsd : NULL);
+		sc->nt = 0;
+		if (ac_bytes != 0)
+		{
+			for (int t = 0; t < nt; t++)
+				memcpy(ac + t * arb, (const uint8_t *) A + t * as, arb);
+			sc->n = n;
+			sc->nt = nt;
+			sc->kind = kind;
+		}
+	}
+	rend = r0 + (r1 - r0) / 16 * 16;
+
+	quant_amx_configure(half);
+	if (half)
+		quant_amx_pass(kind, true, nsb, W, ws, bt, da, bsd, rs, mn, strip, cbuf,
+					   nt, y, ldy, r0, rend);
+	else
+		quant_amx_pass(kind, false, nsb, W, ws, bt, da, bsd, rs, mn, strip, cbuf,
+					   nt, y, ldy, r0, rend);
 	_tile_release();
-	if (r < r1)
-		next(n, W, ws, A, as, nt, y, ldy, r, r1);
+	if (rend < r1)
+		next(n, W, ws, A, as, nt, y, ldy, rend, r1);
 }
 
 /* Q8_0 entry. */

@@ -4,7 +4,7 @@
  * For a 2048 x 5632 weight matrix (rows x n, TinyLlama's ffn_down) in each
  * type, at each ISA level this CPU supports, prints the GB/s of weight bytes
  * streamed by one-token decode (nt = 1) and by 4- and 16-token batches
- * (prefill; AMX takes nt >= 8 for Q8_0/Q4_0), next to a
+ * (AMX takes nt >= 5 for Q8_0 and Q4_K, 6 for Q4_0), next to a
  * plain prefetching memory-read loop: decode is memory-bound, so the read
  * loop is the roofline.  The matrix is replicated to about 1 GiB and the
  * copies visited round-robin, so the weights come from DRAM and not from
@@ -20,9 +20,18 @@
  * shapes 2048 x 2048 (attention), 2048 x 5632 (ffn_down) and 5632 x 2048
  * (ffn_gate/up), weights again visited round-robin over ~1 GiB of copies,
  * called 64 rows at a time as the forward pass does (each call prepares
- * its activations again); each figure is the fastest pass over the matrix.
+ * its activations again, or up to 32 tokens finds them kept from the call
+ * before); each figure is the fastest pass over the matrix.
  *
- *   build/bench_matmul [seconds-per-figure [type|all [decode|prefill|all]]]
+ * A third table ("batch") does the same for small batches, nt = 4 .. 24
+ * (several sessions decoding at once, maybe with a prefill chunk mixed in),
+ * at the 110M model's shapes 768 x 768 (attention), 2048 x 768 (ffn_gate/up),
+ * 768 x 2048 (ffn_down) and 2048 x 2048: where the AMX level starts to beat
+ * the AVX-512 tiles.  Its weights are copied over 128 MiB only, about the
+ * 110M model's size, so where the last-level cache holds that much they
+ * come from there, as they would when that model decodes.
+ *
+ *   build/bench_matmul [seconds-per-figure [type|all [decode|prefill|batch|all]]]
  *   (defaults 0.4, all, all)
  */
 #include <math.h>
@@ -38,6 +47,7 @@
 #define ROWS 2048
 #define COLS 5632
 #define TOTAL_BYTES ((size_t) 1 << 30)
+#define BATCH_BYTES ((size_t) 128 << 20)
 #define MAX_NT 256
 #define PREFILL_CHUNK 64
 
@@ -104,19 +114,19 @@ bench_read(const uint8_t *buf, size_t chunk, size_t nchunks, double secs)
 }
 
 /*
- * Fill buf with as many copies of a rows x n matrix of type wt as fit (at
+ * Fill the first total bytes of buf with as many copies of a rows x n matrix of type wt as fit (at
  * least one): 64 distinct quantized rows of wf, replicated.  Returns the
  * number of copies; *mbytes is the size of one.
  */
 static size_t
-fill_copies(uint8_t *buf, uint32_t wt, int64_t rows, int64_t n, const float *wf,
-			size_t *mbytes)
+fill_copies_in(uint8_t *buf, size_t total, uint32_t wt, int64_t rows, int64_t n,
+			   const float *wf, size_t *mbytes)
 {
 	size_t		rb = llm_row_bytes(wt, n);
 	size_t		ncopies;
 
 	*mbytes = rb * rows;
-	ncopies = TOTAL_BYTES / *mbytes;
+	ncopies = total / *mbytes;
 	if (ncopies < 1)
 		ncopies = 1;
 	for (int r = 0; r < 64; r++)
@@ -124,6 +134,14 @@ fill_copies(uint8_t *buf, uint32_t wt, int64_t rows, int64_t n, const float *wf,
 	for (size_t r = 64; r < (size_t) rows * ncopies; r++)
 		memcpy(buf + r * rb, buf + (r % 64) * rb, rb);
 	return ncopies;
+}
+
+/* Same over all of buf (TOTAL_BYTES). */
+static size_t
+fill_copies(uint8_t *buf, uint32_t wt, int64_t rows, int64_t n, const float *wf,
+			size_t *mbytes)
+{
+	return fill_copies_in(buf, TOTAL_BYTES, wt, rows, n, wf, mbytes);
 }
 
 /*
@@ -324,6 +342,76 @@ bench_prefill(const char *only, uint8_t *buf, const float *wf, const float *af,
 	}
 }
 
+/*
+ * The batch table: GMAC/s of the AMX types at 4 .. 24 tokens per call,
+ * small shapes, levels from AVX-512 up.
+ */
+static void
+bench_batch(const char *only, uint8_t *buf, const float *wf, const float *af,
+			float *y, double secs)
+{
+	static const uint32_t types[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K};
+	static const int64_t shapes[][2] = {{768, 768}, {2048, 768}, {768, 2048}, {2048, 2048}};
+	static const int nts[] = {4, 6, 8, 12, 16, 24};
+	llm_isa		top = quant_cpu_isa();
+	int			lo = top >= LLM_ISA_AVX512 ? LLM_ISA_AVX512 : (int) top;
+
+	printf("\nbatch: GMAC/s per thread (rows x n x nt per CPU-second), rows x n weights\n");
+	printf("from ~%d MiB of copies (a 110M model's size: from the LLC where it fits),\n",
+		   (int) (BATCH_BYTES >> 20));
+	printf("nt tokens, calls of %d rows (as the forward pass);\n", PREFILL_CHUNK);
+	printf("fastest pass over the matrix\n\n");
+	printf("%-6s %-7s %-10s", "type", "isa", "rows x n");
+	for (size_t k = 0; k < sizeof(nts) / sizeof(nts[0]); k++)
+		printf(" %5s=%-3d", "nt", nts[k]);
+	printf("\n");
+	for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++)
+	{
+		uint32_t	wt = types[ti];
+		uint32_t	at = llm_dot_type(wt);
+
+		if (only != NULL && strcmp(only, llm_dtype_name(wt)) != 0)
+			continue;
+		for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++)
+		{
+			int64_t		rows = shapes[si][0],
+						n = shapes[si][1];
+			size_t		arb = llm_row_bytes(at, n);
+			uint8_t    *A = malloc(MAX_NT * arb);
+			size_t		mbytes,
+						ncopies,
+						c = 0;
+			char		shape[32];
+
+			if (wt == LLM_Q4_K && n % 256 != 0)
+			{
+				free(A);
+				continue;
+			}
+			quant_init(top);
+			ncopies = fill_copies_in(buf, BATCH_BYTES, wt, rows, n, wf, &mbytes);
+			for (int t = 0; t < MAX_NT; t++)
+				llm_quantize_row(at, af + (size_t) t * n, A + t * arb, n);
+			snprintf(shape, sizeof(shape), "%lldx%lld", (long long) rows, (long long) n);
+			for (int l = lo; l <= (int) top; l++)
+			{
+				quant_init((llm_isa) l);
+				printf("%-6s %-7s %-10s", llm_dtype_name(wt), quant_isa_name((llm_isa) l), shape);
+				for (size_t k = 0; k < sizeof(nts) / sizeof(nts[0]); k++)
+				{
+					double		pps = bench_pass(wt, n, buf, mbytes, ncopies, &c, A, arb,
+												 nts[k], y, rows, secs / 2);
+
+					printf(" %9.1f", pps * rows * n * nts[k] / 1e9);
+					fflush(stdout);
+				}
+				printf("\n");
+			}
+			free(A);
+		}
+	}
+}
+
 /* Measure and print every figure. */
 int
 main(int argc, char **argv)
@@ -347,10 +435,12 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < (size_t) MAX_NT * COLS; i++)
 		af[i] = (float) rand() / RAND_MAX - 0.5f;
 	memset(buf, 1, TOTAL_BYTES);
-	if (strcmp(mode, "prefill") != 0)
+	if (strcmp(mode, "all") == 0 || strcmp(mode, "decode") == 0)
 		bench_decode(only, buf, wf, af, y, secs);
-	if (strcmp(mode, "decode") != 0)
+	if (strcmp(mode, "all") == 0 || strcmp(mode, "prefill") == 0)
 		bench_prefill(only, buf, wf, af, y, secs);
+	if (strcmp(mode, "all") == 0 || strcmp(mode, "batch") == 0)
+		bench_batch(only, buf, wf, af, y, secs);
 	free(wf);
 	free(af);
 	free(y);
