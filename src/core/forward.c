@@ -253,10 +253,12 @@ rope(const llm_hparams *hp, float *vec, int n_heads, const float *cs)
  * evenly up front: a thread that loses its CPU to another process (the
  * machine is shared with PostgreSQL backends) then holds up the step by
  * one chunk at most.  Which thread computes a row never changes its value.
- * Calls with many tokens take bigger chunks (each kernel call prepares
- * the activations once), still at least MM_CHUNKS_PER_THREAD per thread.
+ * Calls with several tokens (batched decode, prefill) take bigger chunks,
+ * still at least MM_CHUNKS_PER_THREAD per thread: each kernel call has a
+ * fixed cost (the AMX kernels prepare the activations, from 5 tokens).
  */
 #define MM_CHUNK 64
+#define MM_BIG_CHUNK_TOKENS 5
 #define MM_CHUNK_MAX 512
 #define MM_CHUNKS_PER_THREAD 4
 
@@ -371,7 +373,7 @@ matmul(llm_fwd *f, const float *x, int64_t ldx, int nt, int n_mats,
 	j.xq = f->xq;
 	j.xq_stride = rb;
 	j.chunk = MM_CHUNK;
-	if (nt >= 16)
+	if (nt >= MM_BIG_CHUNK_TOKENS)
 	{
 		int64_t		rows = 0;
 
