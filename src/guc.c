@@ -18,7 +18,6 @@
 #include "llm_pg.h"
 
 char	   *llm_guc_model_path = NULL;
-char	   *llm_guc_draft_model_path = NULL;
 int			llm_guc_threads = LLM_THREADS_DEFAULT;
 int			llm_guc_context_size = LLM_CONTEXT_SIZE_DEFAULT;
 int			llm_guc_max_requests = LLM_MAX_REQUESTS_DEFAULT;
@@ -51,15 +50,6 @@ LlmGucInit(void)
 							   "Path of the GGUF model file the llm worker serves.",
 							   "Relative paths are relative to the data directory. Empty means no model.",
 							   &llm_guc_model_path,
-							   "",
-							   PGC_SIGHUP,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("llm.draft_model",
-							   "Path of a small GGUF draft model for speculative decoding.",
-							   "Reserved: not used by this version.",
-							   &llm_guc_draft_model_path,
 							   "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,

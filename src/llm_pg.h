@@ -74,7 +74,6 @@ typedef enum LlmKvCacheType
 } LlmKvCacheType;
 
 extern char *llm_guc_model_path;
-extern char *llm_guc_draft_model_path;
 extern int	llm_guc_threads;
 extern int	llm_guc_context_size;
 extern int	llm_guc_max_requests;

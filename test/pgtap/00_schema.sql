@@ -93,7 +93,6 @@ SELECT is_empty($$
 -- GUCs: name, context, type
 SELECT set_has($$SELECT name, context, vartype FROM pg_settings WHERE name LIKE 'llm.%'$$,
 	$$VALUES ('llm.model', 'sighup', 'string'),
-			 ('llm.draft_model', 'sighup', 'string'),
 			 ('llm.threads', 'sighup', 'integer'),
 			 ('llm.context_size', 'postmaster', 'integer'),
 			 ('llm.max_requests', 'postmaster', 'integer'),
