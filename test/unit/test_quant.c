@@ -874,18 +874,23 @@ test_matmul_reuse(void)
  * share the call (6 .. 100 tokens; the same rows each time), bit for bit:
  * with AMX, a token in a half group of 8 (6 .. 8 tokens) gets what it gets
  * in a full group of 16.  (Below AMX's threshold, 5 or 6 tokens, the
- * AVX-512 kernels answer, whose sums are not bit-equal.)
+ * AVX-512 kernels answer, whose sums are not bit-equal.)  Float weights at
+ * every token count: their kernels take tokens in pairs, and a token must
+ * get the same bits alone, first or second of a pair.
  */
 static void
 test_matmul_batch_invariance(void)
 {
-	static const uint32_t wtypes[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K};
-	static const int nts[] = {6, 7, 8, 9, 16, 24, 31, 33, 40, 95};
+	static const uint32_t wtypes[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_F32, LLM_F16, LLM_BF16};
+	static const int qnts[] = {6, 7, 8, 9, 16, 24, 31, 33, 40, 95};
+	/* float kernels: every token count, odd ones included (pairs of tokens) */
+	static const int fnts[] = {1, 2, 3, 4, 5, 7, 8, 33, 40, 95};
 	int			rows = 40,
 				ntmax = 100;
 
-	for (int ti = 0; ti < 3; ti++)
+	for (int ti = 0; ti < 6; ti++)
 	{
+		const int  *nts = ti < 3 ? qnts : fnts;
 		uint32_t	wt = wtypes[ti],
 					at = llm_dot_type(wt);
 		int64_t		n = 512;
@@ -914,7 +919,7 @@ test_matmul_batch_invariance(void)
 
 			quant_init((llm_isa) level);
 			llm_matmul_rows(wt, n, W, A, arb, ntmax, ref, rows, 3, rows - 5);
-			for (int k = 0; k < (int) (sizeof(nts) / sizeof(nts[0])); k++)
+			for (int k = 0; k < (int) (sizeof(qnts) / sizeof(qnts[0])); k++)
 			{
 				/* tokens 5 .. 5 + nt - 1 of the full call */
 				llm_matmul_rows(wt, n, W, A + 5 * arb, arb, nts[k], y, rows, 3, rows - 5);
