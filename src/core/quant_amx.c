@@ -1,6 +1,6 @@
 /*
- * quant_amx.c — AMX int8 tiles for Q8_0, Q4_0 and Q4_K weights when a call
- * has more than a few tokens (prompt prefill, several sessions decoding at
+ * quant_amx.c — AMX int8 tiles for Q8_0, Q4_0, Q4_K and Q6_K weights when a
+ * call has more than a few tokens (prompt prefill, several sessions decoding at
  * once).  Built by clang (gcc 12 was seen to miscompile AMX tile code).
  *
  * The unit of work is a sub-block of 32 values: a Q8_0/Q4_0 block, or one
@@ -61,6 +61,28 @@
  * at about 300 GMAC/s per core.  A finished 16 x 16 block is transposed in
  * registers and stored as 16 contiguous floats per token.
  *
+ * Q6_K has its own pass (quant_amx_pass_q6_K).  Its int8 scale per 16
+ * values would make a tile multiply cover K = 16 and need an epilogue per
+ * 16 values; instead the scales are folded into the weights at decode time:
+ * v = scales[j] * (q - 32) (-4064 .. 4096) is split exactly into
+ * hi = v >> 6 (-64 .. 64) and lo = v & 63 (0 .. 63), v = 64 * hi + lo, one
+ * signed byte each.  A step is one super-block (256 values) of a 16-token
+ * group: 4 x 2 TDPBSSD of K = 64 (16 rows x 64 bytes of hi or lo by the
+ * 64-value activation image: two consecutive 32-value images of the
+ * prepared layout) into two 16 x 16 sums, stored once per super-block;
+ * their integer sum 64 * hi + lo (at most 256 * 4096 * 128 = 2^27) is the
+ * scalar reference's isum, and the epilogue adds float(isum) * (d_w * d_a)
+ * into the 16 registers, one cvt/mul/fma per row and super-block.  All
+ * eight tiles are 16 x 64 (tiles 0, 1 the sums; 2-4 and 5-7 alternating
+ * activation, hi, lo), the decoded group takes 2 bytes per value (8 KiB
+ * per super-block: quarter k's hi tile, then its lo tile), and the steps
+ * are pipelined by one (the sums of a step are added after the next step
+ * is issued, from the other half of a two-slot buffer).  Calls of 6 .. 16
+ * tokens are one padded full group (no half tiles); the per (row, token)
+ * arithmetic is the same at any batch size.  Measured with bench_matmul's
+ * prefill table, about 110-135 GMAC/s per core at 64-256 tokens, against
+ * about 15 for the AVX-512 kernel.
+ *
  * Calls with fewer than 5 or 6 tokens (quant_amx_min_tokens), and the rows
  * left after the last full group of 16 rows, go to the AVX-512 kernels
  * this level was layered on.  Tile state is per thread: each call loads
@@ -83,12 +105,14 @@
 #define AI inline __attribute__((always_inline))
 
 /*
- * Fewer tokens than this (per kind: Q8_0, Q4_0, Q4_K): the AVX-512 tiles
- * are as fast.  Measured with bench_matmul's batch table (64-row calls),
- * a half group of 5 tokens beats them for Q8_0 and Q4_K, one of 6 for
- * Q4_0; at 4 they are even.
+ * Fewer tokens than this (per kind: Q8_0, Q4_0, Q4_K, Q6_K): the AVX-512
+ * tiles are as fast.  Measured with bench_matmul's batch table (64-row
+ * calls), a half group of 5 tokens beats them for Q8_0 and Q4_K, one of 6
+ * for Q4_0; at 4 they are even.  Q6_K (always a full group of 16, padded)
+ * wins by 25-45% at 6 tokens; at 5 the two are within noise, at 4 AMX
+ * loses by up to 30%.
  */
-static const int quant_amx_min_tokens[3] = {5, 6, 5};
+static const int quant_amx_min_tokens[4] = {5, 6, 5, 6};
 
 /* Calls of at most this many tokens keep their prepared activations. */
 #define QUANT_AMX_KEEP 32
@@ -103,7 +127,8 @@ typedef enum quant_amx_kind
 {
 	QUANT_AMX_Q8_0,
 	QUANT_AMX_Q4_0,
-	QUANT_AMX_Q4_K
+	QUANT_AMX_Q4_K,
+	QUANT_AMX_Q6_K
 } quant_amx_kind;
 
 /* The 64-byte tile configuration (palette 1). */
@@ -117,7 +142,7 @@ typedef struct quant_amx_cfg
 } quant_amx_cfg;
 
 /* The kernels of the level below, for the cases AMX does not take. */
-static quant_matmul_fn quant_amx_next[3];
+static quant_matmul_fn quant_amx_next[4];
 
 /* Per-thread scratch: freed by the key's destructor when a thread exits. */
 static pthread_key_t quant_amx_key;
@@ -201,6 +226,25 @@ quant_amx_configure(bool half)
 }
 
 /*
+ * Load this thread's tile configuration for Q6_K: every tile 16 rows x 64
+ * bytes (tiles 0, 1: sums; 2, 5: activations; 3, 4 and 6, 7: weights).
+ */
+static void
+quant_amx_configure_q6_K(void)
+{
+	quant_amx_cfg cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.palette = 1;
+	for (int t = 0; t < 8; t++)
+	{
+		cfg.rows[t] = 16;
+		cfg.colsb[t] = 64;
+	}
+	_tile_loadconfig(&cfg);
+}
+
+/*
  * Transpose 16 rows x 8 dwords (z[p] = [row p | row p + 8]) into 8 rows x
  * 16 dwords, written to dst (64-byte aligned, 512 bytes): the B-tile
  * ("VNNI") image of 16 tokens' 32 values.
@@ -260,7 +304,7 @@ quant_amx_prepare(quant_amx_kind kind, int64_t nsb, const uint8_t *A, size_t as,
 			__m512i		z[8];
 			size_t		off;
 
-			if (kind == QUANT_AMX_Q4_K)
+			if (kind == QUANT_AMX_Q4_K || kind == QUANT_AMX_Q6_K)
 				off = sizeof(quant_block_q8_K) * (s / 8) + 4 + 32 * (s % 8);
 			else
 				off = sizeof(quant_block_q8_0) * s + 2;
@@ -275,7 +319,7 @@ quant_amx_prepare(quant_amx_kind kind, int64_t nsb, const uint8_t *A, size_t as,
 			}
 			quant_amx_vnni16x8(z, bt + ((size_t) g * nsb + s) * 512);
 
-			if (kind != QUANT_AMX_Q4_K)
+			if (kind != QUANT_AMX_Q4_K && kind != QUANT_AMX_Q6_K)
 			{
 				/* the f16 scales: low halves of 16 gathered dwords */
 				__m512i		d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), km, sidx,
@@ -632,6 +676,176 @@ quant_amx_pass(const quant_amx_kind kind, const bool half, int64_t nsb,
 }
 
 /*
+ * Decode a 16-row group of Q6_K rows: d of every super-block to floats
+ * (rs[16 * b + m]) and every value v = scales[j] * (q - 32) (-4064 ..
+ * 4096) split into v >> 6 (-64 .. 64) and v & 63 (0 .. 63), one byte each,
+ * in tile order: the 64 values of quarter k of super-block b of row m at
+ * strip + 2048 * (4 * b + k) + 64 * m (high parts), + 1024 (low parts).
+ * The unpacking follows quant_q6_K_get: half h of a block (128 values)
+ * takes ql[64h ..] and qh[32h ..]; its quarter 2h is the low nibbles with
+ * bits 0-1 (first 32 values) and 2-3 (next 32) of qh, quarter 2h + 1 the
+ * high nibbles with bits 4-5 and 6-7.
+ */
+static void
+quant_amx_decode_q6_K(int64_t nsuper, const uint8_t *w0, size_t ws, float *rs,
+					  int8_t *strip)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0F),
+				m30 = _mm512_set1_epi8(0x30),
+				b32 = _mm512_set1_epi8(32),
+				m63 = _mm512_set1_epi16(63),
+				sidx = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(1), 1);
+
+	for (int m = 0; m < 16; m++)
+	{
+		const quant_block_q6_K *blk = (const quant_block_q6_K *) (w0 + m * ws);
+
+		for (int64_t b = 0; b < nsuper; b++)
+		{
+			__m512i		sc = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(
+				_mm_loadu_si128((const __m128i *) blk[b].scales)));
+			int8_t	   *dst = strip + 2048 * 4 * b + 64 * m;
+
+			rs[16 * b + m] = _cvtsh_ss(blk[b].d);
+			for (int h = 0; h < 2; h++)
+			{
+				__m512i		ab = _mm512_loadu_si512(blk[b].ql + 64 * h);
+				__m256i		qh = _mm256_loadu_si256((const __m256i *) (blk[b].qh + 32 * h));
+				__m512i		qh2 = _mm512_inserti64x4(_mm512_castsi256_si512(qh),
+													 _mm256_srli_epi16(qh, 2), 1);
+				__m512i		q[2];
+
+				q[0] = _mm512_or_si512(_mm512_and_si512(ab, m4),
+									   _mm512_and_si512(_mm512_slli_epi16(qh2, 4), m30));
+				q[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ab, 4), m4),
+									   _mm512_and_si512(qh2, m30));
+				for (int c = 0; c < 2; c++)
+				{
+					int			k = 2 * h + c;
+					__m512i		qs = _mm512_sub_epi8(q[c], b32);
+
+					for (int x = 0; x < 2; x++)
+					{
+						/* values 64k + 32x .. + 31: scales 4k + 2x, 4k + 2x + 1 */
+						__m512i		s = _mm512_permutexvar_epi16(
+							_mm512_add_epi16(sidx, _mm512_set1_epi16((short) (4 * k + 2 * x))), sc);
+						__m512i		v = _mm512_mullo_epi16(_mm512_cvtepi8_epi16(
+							x == 0 ? _mm512_castsi512_si256(qs) : _mm512_extracti64x4_epi64(qs, 1)), s);
+
+						_mm256_store_si256((__m256i *) (dst + 2048 * k + 32 * x),
+										   _mm512_cvtepi16_epi8(_mm512_srai_epi16(v, 6)));
+						_mm256_store_si256((__m256i *) (dst + 2048 * k + 1024 + 32 * x),
+										   _mm512_cvtepi16_epi8(_mm512_and_si512(v, m63)));
+					}
+				}
+			}
+		}
+	}
+}
+
+/*
+ * The tile multiplies of one Q6_K step (a super-block for a 16-token
+ * group): sums of high and low parts over its 256 values, stored to cdst
+ * (high) and cdst + 256 (low).  Weight and activation tiles alternate
+ * between two sets (tiles 2-4, 5-7).
+ */
+static AI void
+quant_amx_issue_q6_K(const int8_t *a, const int8_t *bsrc, int32_t *cdst)
+{
+	_tile_zero(0);
+	_tile_zero(1);
+	_tile_loadd(2, bsrc, 64);
+	_tile_loadd(3, a, 64);
+	_tile_loadd(4, a + 1024, 64);
+	_tile_dpbssd(0, 3, 2);
+	_tile_dpbssd(1, 4, 2);
+	_tile_loadd(5, bsrc + 1024, 64);
+	_tile_loadd(6, a + 2048, 64);
+	_tile_loadd(7, a + 3072, 64);
+	_tile_dpbssd(0, 6, 5);
+	_tile_dpbssd(1, 7, 5);
+	_tile_loadd(2, bsrc + 2048, 64);
+	_tile_loadd(3, a + 4096, 64);
+	_tile_loadd(4, a + 5120, 64);
+	_tile_dpbssd(0, 3, 2);
+	_tile_dpbssd(1, 4, 2);
+	_tile_loadd(5, bsrc + 3072, 64);
+	_tile_loadd(6, a + 6144, 64);
+	_tile_loadd(7, a + 7168, 64);
+	_tile_dpbssd(0, 6, 5);
+	_tile_dpbssd(1, 7, 5);
+	_tile_stored(0, cdst, 64);
+	_tile_stored(1, cdst + 256, 64);
+}
+
+/*
+ * Q6_K rows [r0, r1) (a multiple of 16 rows) for all (full) token groups.
+ * A step is one super-block of one token group: its multiplies are
+ * issued, then the sums of the step before (stored to the other half of
+ * cbuf) are added into acc[m] (16 token lanes of row m) as
+ * float(64 * high + low) * (d_w * d_a), the whole super-block's integer
+ * sum as in the scalar reference.
+ */
+static void
+quant_amx_pass_q6_K(int64_t nsb, const uint8_t *W, size_t ws, const int8_t *bt,
+					const float *da, float *rs, int8_t *strip, int32_t *cbuf,
+					int nt, float *y, int64_t ldy, int64_t r0, int64_t r1)
+{
+	const int64_t nsuper = nsb / 8;
+	const int	groups = (nt + 15) / 16;
+	const int64_t steps = nsuper * groups;
+
+	for (int64_t r = r0; r + 16 <= r1; r += 16)
+	{
+		const uint8_t *w0 = W + r * ws;
+		__m512		acc[16];
+		const char *pf = (const char *) w0 + 16 * ws,
+				   *pf_end = r + 32 <= r1 ? pf + 16 * ws : pf;
+		int			pf_step = (int) ((16 * ws / 64 + steps - 1) / steps);
+
+		quant_amx_decode_q6_K(nsuper, w0, ws, rs, strip);
+#pragma clang loop unroll(full)
+		for (int m = 0; m < 16; m++)
+			acc[m] = _mm512_setzero_ps();
+		for (int64_t i = 0; i <= steps; i++)
+		{
+			if (i < steps)
+			{
+				int64_t		g = i / nsuper,
+							b = i % nsuper;
+
+				quant_amx_issue_q6_K(strip + 8192 * b, bt + ((size_t) g * nsb + 8 * b) * 512,
+									 cbuf + 512 * (i & 1));
+				for (int j = 0; j < pf_step && pf < pf_end; j++, pf += 64)
+					_mm_prefetch(pf, _MM_HINT_T1);
+			}
+			if (i > 0)
+			{
+				int64_t		e = i - 1,
+							g = e / nsuper,
+							b = e % nsuper;
+				const int32_t *cb = cbuf + 512 * (e & 1);
+				__m512		dav = _mm512_load_ps(da + ((size_t) g * nsb + 8 * b) * 16);
+				const float *rss = rs + 16 * b;
+
+#pragma clang loop unroll(full)
+				for (int m = 0; m < 16; m++)
+				{
+					__m512i		isum = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(cb + 16 * m), 6),
+														_mm512_load_si512(cb + 256 + 16 * m));
+
+					acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
+											 _mm512_mul_ps(dav, _mm512_set1_ps(rss[m])), acc[m]);
+				}
+				if (b == nsuper - 1)
+					quant_amx_finish(false, 0, acc, NULL, NULL, y + (int64_t) 16 * g * ldy + r, ldy,
+									 nt - 16 * g < 16 ? nt - 16 * g : 16);
+			}
+		}
+	}
+}
+
+/*
  * Whether the activations prepared in scratch s are those of this call:
  * same kind, n and nt, and each token's arb bytes equal to the copy at ac.
  */
@@ -661,16 +875,17 @@ quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
 {
 	quant_matmul_fn next = quant_amx_next[kind];
 	const int64_t nsb = n / 32;
-	const bool	q4k = kind == QUANT_AMX_Q4_K;
-	bool		half = nt <= 8;
+	const bool	q4k = kind == QUANT_AMX_Q4_K,
+				q6k = kind == QUANT_AMX_Q6_K;
+	bool		half = nt <= 8 && !q6k;
 	int			groups = (nt + 15) / 16;
 	size_t		bt_bytes,
 				da_bytes,
 				rs_bytes = (size_t) nsb * 16 * sizeof(float),
-				strip_bytes = kind == QUANT_AMX_Q8_0 ? 0 : (size_t) nsb * 512,
+				strip_bytes = kind == QUANT_AMX_Q8_0 ? 0 : (size_t) nsb * (q6k ? 1024 : 512),
 				mn_bytes = q4k ? (size_t) nsb * 16 * sizeof(float) : 0,
 				bsd_bytes,
-				arb = q4k ? (size_t) (nsb / 8) * sizeof(quant_block_q8_K) :
+				arb = q4k || q6k ? (size_t) (nsb / 8) * sizeof(quant_block_q8_K) :
 				(size_t) nsb * sizeof(quant_block_q8_0),
 				ac_bytes = nt <= QUANT_AMX_KEEP ? ((size_t) nt * arb + 63) & ~(size_t) 63 : 0,
 				cb_bytes = 3 * QUANT_AMX_BATCH * 1024;
@@ -737,13 +952,23 @@ quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
 	}
 	rend = r0 + (r1 - r0) / 16 * 16;
 
-	quant_amx_configure(half);
-	if (half)
+	if (q6k)
+	{
+		quant_amx_configure_q6_K();
+		quant_amx_pass_q6_K(nsb, W, ws, bt, da, rs, strip, cbuf, nt, y, ldy, r0, rend);
+	}
+	else if (half)
+	{
+		quant_amx_configure(true);
 		quant_amx_pass(kind, true, nsb, W, ws, bt, da, bsd, rs, mn, strip, cbuf,
 					   nt, y, ldy, r0, rend);
+	}
 	else
+	{
+		quant_amx_configure(false);
 		quant_amx_pass(kind, false, nsb, W, ws, bt, da, bsd, rs, mn, strip, cbuf,
 					   nt, y, ldy, r0, rend);
+	}
 	_tile_release();
 	if (rend < r1)
 		next(n, W, ws, A, as, nt, y, ldy, rend, r1);
@@ -773,6 +998,14 @@ quant_amx_q4_K_matmul(int64_t n, const void *W, size_t ws, const void *A,
 	quant_amx_matmul(QUANT_AMX_Q4_K, n, W, ws, A, as, nt, y, ldy, r0, r1);
 }
 
+/* Q6_K entry. */
+static void
+quant_amx_q6_K_matmul(int64_t n, const void *W, size_t ws, const void *A,
+					  size_t as, int nt, float *y, int64_t ldy, int64_t r0, int64_t r1)
+{
+	quant_amx_matmul(QUANT_AMX_Q6_K, n, W, ws, A, as, nt, y, ldy, r0, r1);
+}
+
 /*
  * Install the AMX kernels over the AVX-512 ones (called once, from
  * quant.c's pthread_once, on the table of the AMX level).
@@ -783,7 +1016,9 @@ quant_amx_kernels(quant_kernels *k)
 	quant_amx_next[QUANT_AMX_Q8_0] = k[LLM_Q8_0].matmul;
 	quant_amx_next[QUANT_AMX_Q4_0] = k[LLM_Q4_0].matmul;
 	quant_amx_next[QUANT_AMX_Q4_K] = k[LLM_Q4_K].matmul;
+	quant_amx_next[QUANT_AMX_Q6_K] = k[LLM_Q6_K].matmul;
 	k[LLM_Q8_0].matmul = quant_amx_q8_0_matmul;
 	k[LLM_Q4_0].matmul = quant_amx_q4_0_matmul;
 	k[LLM_Q4_K].matmul = quant_amx_q4_K_matmul;
+	k[LLM_Q6_K].matmul = quant_amx_q6_K_matmul;
 }

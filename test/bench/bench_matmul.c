@@ -286,7 +286,7 @@ static void
 bench_prefill(const char *only, uint8_t *buf, const float *wf, const float *af,
 			  float *y, double secs)
 {
-	static const uint32_t types[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K};
+	static const uint32_t types[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_Q6_K};
 	static const int64_t shapes[][2] = {{2048, 2048}, {2048, 5632}, {5632, 2048}};
 	static const int nts[] = {16, 32, 64, 128, 256};
 	llm_isa		top = quant_cpu_isa();
@@ -350,7 +350,7 @@ static void
 bench_batch(const char *only, uint8_t *buf, const float *wf, const float *af,
 			float *y, double secs)
 {
-	static const uint32_t types[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K};
+	static const uint32_t types[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_Q6_K};
 	static const int64_t shapes[][2] = {{768, 768}, {2048, 768}, {768, 2048}, {2048, 2048}};
 	static const int nts[] = {4, 6, 8, 12, 16, 24};
 	llm_isa		top = quant_cpu_isa();
@@ -383,7 +383,7 @@ bench_batch(const char *only, uint8_t *buf, const float *wf, const float *af,
 						c = 0;
 			char		shape[32];
 
-			if (wt == LLM_Q4_K && n % 256 != 0)
+			if ((wt == LLM_Q4_K || wt == LLM_Q6_K) && n % 256 != 0)
 			{
 				free(A);
 				continue;

@@ -759,7 +759,7 @@ test_matmul(void)
  * The AMX shapes: every token count from 1 to 40 (below the AMX threshold,
  * half groups of 8, full and partial groups of 16) and many tokens, with
  * row counts that leave a remainder after the groups of 16 and 32 rows,
- * for the three types AMX takes.  Each check also runs every other level
+ * for the four types AMX takes.  Each check also runs every other level
  * on the same shape.
  */
 static void
@@ -779,6 +779,11 @@ test_matmul_amx_shapes(void)
 		for (int k = 0; k < (int) (sizeof(nts) / sizeof(nts[0])); k++)
 			check_matmul_type(wtypes[ti], n, rows[k % 3], nts[k]);
 	}
+	/* Q6_K: one super-block, every token count from 1 to 40 and many */
+	for (int nt = 1; nt <= 40; nt++)
+		check_matmul_type(LLM_Q6_K, 256, rows[nt % 4], nt);
+	for (int k = 0; k < (int) (sizeof(nts) / sizeof(nts[0])); k++)
+		check_matmul_type(LLM_Q6_K, 256, rows[k % 3], nts[k]);
 	/* a longer row and a two-super-block Q4_K row, at a few shapes */
 	check_matmul_type(LLM_Q8_0, 2048, 34, 33);
 	check_matmul_type(LLM_Q8_0, 2048, 37, 8);
@@ -786,6 +791,9 @@ test_matmul_amx_shapes(void)
 	check_matmul_type(LLM_Q4_0, 2048, 35, 7);
 	check_matmul_type(LLM_Q4_K, 512, 48, 100);
 	check_matmul_type(LLM_Q4_K, 512, 40, 6);
+	check_matmul_type(LLM_Q6_K, 768, 48, 100);
+	check_matmul_type(LLM_Q6_K, 512, 35, 17);
+	check_matmul_type(LLM_Q6_K, 512, 40, 8);
 }
 
 /*
@@ -797,11 +805,11 @@ test_matmul_amx_shapes(void)
 static void
 test_matmul_reuse(void)
 {
-	static const uint32_t wtypes[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K};
+	static const uint32_t wtypes[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_Q6_K};
 	static const int nts[] = {6, 8, 13, 32};
 	int			rows = 35;
 
-	for (int ti = 0; ti < 3; ti++)
+	for (int ti = 0; ti < 4; ti++)
 		for (int k = 0; k < 4; k++)
 		{
 			uint32_t	wt = wtypes[ti],
@@ -846,7 +854,7 @@ test_matmul_reuse(void)
 				if (change == 0)
 					A[nt * arb - 1] ^= 0x11;
 				else
-					A[(nt - 1) * arb + (wt == LLM_Q4_K ? 1 : 0)] ^= 0x40;
+					A[(nt - 1) * arb + (wt == LLM_Q4_K || wt == LLM_Q6_K ? 1 : 0)] ^= 0x40;
 				llm_matmul_rows(wt, n, W, A, arb, nt, y1, rows, 0, rows);
 				/* the reference: after a call with other activations */
 				llm_matmul_rows(wt, n, W, B, arb, nt, y2, rows, 0, rows);
@@ -881,16 +889,17 @@ test_matmul_reuse(void)
 static void
 test_matmul_batch_invariance(void)
 {
-	static const uint32_t wtypes[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_F32, LLM_F16, LLM_BF16};
+	static const uint32_t wtypes[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_Q6_K, LLM_F32, LLM_F16,
+	LLM_BF16};
 	static const int qnts[] = {6, 7, 8, 9, 16, 24, 31, 33, 40, 95};
 	/* float kernels: every token count, odd ones included (pairs of tokens) */
 	static const int fnts[] = {1, 2, 3, 4, 5, 7, 8, 33, 40, 95};
 	int			rows = 40,
 				ntmax = 100;
 
-	for (int ti = 0; ti < 6; ti++)
+	for (int ti = 0; ti < 7; ti++)
 	{
-		const int  *nts = ti < 3 ? qnts : fnts;
+		const int  *nts = ti < 4 ? qnts : fnts;
 		uint32_t	wt = wtypes[ti],
 					at = llm_dot_type(wt);
 		int64_t		n = 512;
