@@ -1027,13 +1027,13 @@ test_threads(void)
 	{
 		NTH = 4
 	};
-	static const uint32_t wtypes[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_F16};
+	static const uint32_t wtypes[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_Q6_K, LLM_F16};
 	int64_t		n = 512;
 	int			rows = 48,
 				nt = 24;
 
 	quant_init(LLM_ISA_AMX);
-	for (int ti = 0; ti < 4; ti++)
+	for (int ti = 0; ti < (int) (sizeof(wtypes) / sizeof(wtypes[0])); ti++)
 	{
 		uint32_t	wt = wtypes[ti],
 					at = llm_dot_type(wt);
