@@ -993,6 +993,82 @@ test_matmul_extremes(void)
 	quant_init(LLM_ISA_AMX);
 }
 
+/*
+ * Q4_K at the ends of its integer ranges: nibbles 15 or 0, six-bit scales
+ * and mins 63 or 0 (every packed bit set or clear), activations -128 or
+ * 127.  4 values x 15 x -128 is the largest sum a kernel may keep in 16
+ * bits; 5 rows take both a 4-row group and a single row.  Every level
+ * agrees with the scalar one (the integer sums are exact).
+ */
+static void
+test_matmul_q4_K_extremes(void)
+{
+	enum
+	{
+		NR = 5, NT = 3, N = 512
+	};
+	static const uint8_t qsb[NR] = {0xFF, 0x00, 0xF0, 0x0F, 0xFF};
+	static const uint8_t scb[NR] = {0xFF, 0xFF, 0xFF, 0x00, 0xC0};
+	uint8_t		W[NR * (N / 256) * 144];
+	uint8_t		A[NT * (N / 256) * 292];
+	size_t		arb = (N / 256) * 292;
+	float		yref[NT * NR],
+				y[NT * NR];
+
+	CHECK(llm_row_bytes(LLM_Q4_K, N) == sizeof(W) / NR && llm_row_bytes(LLM_Q8_K, N) == arb);
+	for (int r = 0; r < NR; r++)
+		for (int b = 0; b < N / 256; b++)
+		{
+			uint8_t    *blk = W + (r * (N / 256) + b) * 144;
+
+			blk[0] = 0x00;
+			blk[1] = 0x3C;		/* d = 1 */
+			blk[2] = 0x00;
+			blk[3] = 0x38;		/* dmin = 0.5 */
+			memset(blk + 4, scb[r], 12);
+			blk[4 + 11] ^= (uint8_t) (b * 0x5A);	/* scale 7, min 7 vary */
+			memset(blk + 16, qsb[r], 128);
+		}
+	for (int t = 0; t < NT; t++)
+		for (int b = 0; b < N / 256; b++)
+		{
+			uint8_t    *blk = A + t * arb + b * 292;
+			float		d = 1.0f;
+			int8_t		q[256];
+			int16_t		bs[16];
+
+			for (int i = 0; i < 256; i++)
+				q[i] = t == 0 ? -128 : t == 1 ? 127 : (i & 4) ? -128 : 127;
+			for (int k = 0; k < 16; k++)
+			{
+				bs[k] = 0;
+				for (int i = 0; i < 16; i++)
+					bs[k] += q[16 * k + i];
+			}
+			memcpy(blk, &d, 4);
+			memcpy(blk + 4, q, 256);
+			memcpy(blk + 260, bs, 32);
+		}
+	quant_init(LLM_ISA_SCALAR);
+	llm_matmul_rows(LLM_Q4_K, N, W, A, arb, NT, yref, NR, 0, NR);
+	for (int level = 1; level <= (int) quant_cpu_isa(); level++)
+	{
+		int			bad = 0;
+
+		quant_init((llm_isa) level);
+		llm_matmul_rows(LLM_Q4_K, N, W, A, arb, NT, y, NR, 0, NR);
+		for (int i = 0; i < NT * NR; i++)
+			if (fabsf(y[i] - yref[i]) > 1e-6f * (fabsf(yref[i]) + 1))
+			{
+				if (bad++ == 0)
+					fprintf(stderr, "  %s q4_K extremes: y[%d] = %g, scalar %g\n",
+							quant_isa_name(level), i, y[i], yref[i]);
+			}
+		CHECKF(bad == 0, "%s: %d q4_K extreme results differ", quant_isa_name(level), bad);
+	}
+	quant_init(LLM_ISA_AMX);
+}
+
 /* ---- concurrency ------------------------------------------------------------ */
 
 typedef struct mt_job
@@ -1206,6 +1282,7 @@ main(void)
 	RUN(test_matmul_batch_invariance);
 	RUN(test_matmul_reuse);
 	RUN(test_matmul_extremes);
+	RUN(test_matmul_q4_K_extremes);
 	RUN(test_threads);
 	RUN(test_gguf_q8_0);
 	RUN(test_gguf_q4_0);
