@@ -338,6 +338,23 @@ load_pair(const int8_t *q0, const int8_t *q1)
 							  _mm256_loadu_si256((const __m256i *) q1), 1);
 }
 
+/*
+ * One block outside the main steps (Q8_0's odd last block, Q4_0's last 1-3),
+ * for one token: wu holds the block's 32 weights as unsigned bytes
+ * w + off in the low 256 bits, so (wu . a) - off . a = w . a; the scaled sum
+ * is added into the low 8 lanes of acc.
+ */
+static AI __m512
+last_block_fma(__m512 acc, __m512i wu, __m512i off, float dw, const quant_block_q8_0 *ab)
+{
+	__m512i		av = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *) ab->qs));
+	__m512i		ncorr = _mm512_sub_epi32(_mm512_setzero_si512(),
+										 _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, av));
+	__m512		p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(ncorr, wu, av));
+
+	return _mm512_mask3_fmadd_ps(p, _mm512_set1_ps(dw * h2f(ab->d)), acc, 0x00FF);
+}
+
 /* Q8_0: two blocks per register, lanes 0-7 block 0 and 8-15 block 1. */
 static AI void
 q8_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
@@ -387,8 +404,6 @@ q8_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
 	if (b < nb)
 	{
 		/* the odd last block, in the low half */
-		const __mmask16 lo8 = 0x00FF;
-
 #pragma GCC unroll 4
 		for (int i = 0; i < nr; i++)
 		{
@@ -399,16 +414,8 @@ q8_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
 
 #pragma GCC unroll 4
 			for (int t = 0; t < ntk; t++)
-			{
-				const quant_block_q8_0 *ab = (const quant_block_q8_0 *) (a + t * as) + b;
-				__m512i		av = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *) ab->qs));
-				__m512i		ncorr = _mm512_sub_epi32(_mm512_setzero_si512(),
-													 _mm512_dpbusd_epi32(_mm512_setzero_si512(), off, av));
-				__m512		p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(ncorr, wv, av));
-
-				acc[i][t] = _mm512_mask3_fmadd_ps(p, _mm512_set1_ps(dw * h2f(ab->d)),
-												  acc[i][t], lo8);
-			}
+				acc[i][t] = last_block_fma(acc[i][t], wv, off, dw,
+										   (const quant_block_q8_0 *) (a + t * as) + b);
 		}
 	}
 #pragma GCC unroll 4
@@ -488,8 +495,6 @@ q4_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
 	for (; b < nb; b++)
 	{
 		/* the last 1-3 blocks, one at a time in the low 256 bits */
-		const __mmask16 lo8 = 0x00FF;
-
 #pragma GCC unroll 4
 		for (int i = 0; i < nr; i++)
 		{
@@ -501,16 +506,8 @@ q4_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
 
 #pragma GCC unroll 4
 			for (int t = 0; t < ntk; t++)
-			{
-				const quant_block_q8_0 *ab = (const quant_block_q8_0 *) (a + t * as) + b;
-				__m512i		av = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *) ab->qs));
-				__m512i		ncorr = _mm512_sub_epi32(_mm512_setzero_si512(),
-													 _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, av));
-				__m512		p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(ncorr, qq, av));
-
-				acc[i][t] = _mm512_mask3_fmadd_ps(p, _mm512_set1_ps(dw * h2f(ab->d)),
-												  acc[i][t], lo8);
-			}
+				acc[i][t] = last_block_fma(acc[i][t], qq, eight, dw,
+										   (const quant_block_q8_0 *) (a + t * as) + b);
 		}
 	}
 #pragma GCC unroll 4
