@@ -974,37 +974,19 @@ quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
 		next(n, W, ws, A, as, nt, y, ldy, rend, r1);
 }
 
-/* Q8_0 entry. */
-static void
-quant_amx_q8_0_matmul(int64_t n, const void *W, size_t ws, const void *A,
-					  size_t as, int nt, float *y, int64_t ldy, int64_t r0, int64_t r1)
-{
-	quant_amx_matmul(QUANT_AMX_Q8_0, n, W, ws, A, as, nt, y, ldy, r0, r1);
+/* The kernel-table entry of one weight type. */
+#define QUANT_AMX_ENTRY(P, KIND) \
+static void \
+quant_amx_##P##_matmul(int64_t n, const void *W, size_t ws, const void *A, \
+					   size_t as, int nt, float *y, int64_t ldy, int64_t r0, int64_t r1) \
+{ \
+	quant_amx_matmul(KIND, n, W, ws, A, as, nt, y, ldy, r0, r1); \
 }
 
-/* Q4_0 entry. */
-static void
-quant_amx_q4_0_matmul(int64_t n, const void *W, size_t ws, const void *A,
-					  size_t as, int nt, float *y, int64_t ldy, int64_t r0, int64_t r1)
-{
-	quant_amx_matmul(QUANT_AMX_Q4_0, n, W, ws, A, as, nt, y, ldy, r0, r1);
-}
-
-/* Q4_K entry. */
-static void
-quant_amx_q4_K_matmul(int64_t n, const void *W, size_t ws, const void *A,
-					  size_t as, int nt, float *y, int64_t ldy, int64_t r0, int64_t r1)
-{
-	quant_amx_matmul(QUANT_AMX_Q4_K, n, W, ws, A, as, nt, y, ldy, r0, r1);
-}
-
-/* Q6_K entry. */
-static void
-quant_amx_q6_K_matmul(int64_t n, const void *W, size_t ws, const void *A,
-					  size_t as, int nt, float *y, int64_t ldy, int64_t r0, int64_t r1)
-{
-	quant_amx_matmul(QUANT_AMX_Q6_K, n, W, ws, A, as, nt, y, ldy, r0, r1);
-}
+QUANT_AMX_ENTRY(q8_0, QUANT_AMX_Q8_0)
+QUANT_AMX_ENTRY(q4_0, QUANT_AMX_Q4_0)
+QUANT_AMX_ENTRY(q4_K, QUANT_AMX_Q4_K)
+QUANT_AMX_ENTRY(q6_K, QUANT_AMX_Q6_K)
 
 /*
  * Install the AMX kernels over the AVX-512 ones (called once, from
