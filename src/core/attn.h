@@ -38,6 +38,26 @@ typedef struct llm_attn_ops
 	llm_attn_block_fn block_f32;
 } llm_attn_ops;
 
+/*
+ * For the variant files: the table NAME of F16 and F32 entries that call
+ * BLOCK(q, k, v, stride, nk, hd, scale, m, l, out, bool f16), a static
+ * (usually always-inline) function of the file.
+ */
+#define LLM_ATTN_DEFINE_OPS(NAME, BLOCK) \
+static void \
+NAME##_f16(const float *q, const void *k, const void *v, size_t stride, int nk, \
+		   int hd, float scale, float *m, float *l, float *out) \
+{ \
+	BLOCK(q, k, v, stride, nk, hd, scale, m, l, out, true); \
+} \
+static void \
+NAME##_f32(const float *q, const void *k, const void *v, size_t stride, int nk, \
+		   int hd, float scale, float *m, float *l, float *out) \
+{ \
+	BLOCK(q, k, v, stride, nk, hd, scale, m, l, out, false); \
+} \
+const llm_attn_ops NAME = {NAME##_f16, NAME##_f32}
+
 /* The variant for the kernels currently selected by quant_init(). */
 const llm_attn_ops *llm_attn_get(void);
 

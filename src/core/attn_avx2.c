@@ -84,18 +84,4 @@ block(const float *q, const void *k, const void *v, size_t stride, int nk,
 	*m = mx;
 }
 
-static void
-block_f16(const float *q, const void *k, const void *v, size_t stride, int nk,
-		  int hd, float scale, float *m, float *l, float *out)
-{
-	block(q, k, v, stride, nk, hd, scale, m, l, out, true);
-}
-
-static void
-block_f32(const float *q, const void *k, const void *v, size_t stride, int nk,
-		  int hd, float scale, float *m, float *l, float *out)
-{
-	block(q, k, v, stride, nk, hd, scale, m, l, out, false);
-}
-
-const llm_attn_ops llm_attn_avx2 = {block_f16, block_f32};
+LLM_ATTN_DEFINE_OPS(llm_attn_avx2, block);

@@ -39,6 +39,12 @@ block(const float *q, const void *k, const void *v, size_t stride, int nk,
 	float		mx,
 				corr;
 
+	if (hd % 16 != 0 || hd > MAX_HD)
+	{
+		(f16 ? llm_attn_avx2.block_f16 : llm_attn_avx2.block_f32) (q, k, v, stride, nk, hd, scale,
+																	 m, l, out);
+		return;
+	}
 	for (int c = 0; c < nv; c++)
 		qv[c] = _mm512_loadu_ps(q + 16 * c);
 	for (int j = 0; j < nk; j++)
@@ -70,24 +76,4 @@ block(const float *q, const void *k, const void *v, size_t stride, int nk,
 	*m = mx;
 }
 
-static void
-block_f16(const float *q, const void *k, const void *v, size_t stride, int nk,
-		  int hd, float scale, float *m, float *l, float *out)
-{
-	if (hd % 16 != 0 || hd > MAX_HD)
-		llm_attn_avx2.block_f16(q, k, v, stride, nk, hd, scale, m, l, out);
-	else
-		block(q, k, v, stride, nk, hd, scale, m, l, out, true);
-}
-
-static void
-block_f32(const float *q, const void *k, const void *v, size_t stride, int nk,
-		  int hd, float scale, float *m, float *l, float *out)
-{
-	if (hd % 16 != 0 || hd > MAX_HD)
-		llm_attn_avx2.block_f32(q, k, v, stride, nk, hd, scale, m, l, out);
-	else
-		block(q, k, v, stride, nk, hd, scale, m, l, out, false);
-}
-
-const llm_attn_ops llm_attn_avx512 = {block_f16, block_f32};
+LLM_ATTN_DEFINE_OPS(llm_attn_avx512, block);
