@@ -20,6 +20,9 @@
 #include "engine.h"
 #include "quant.h"
 
+/* bench: most sequences generating at once */
+#define LLM_CLI_MAX_SEQS 64
+
 typedef struct options
 {
 	const char *cmd;
@@ -29,6 +32,7 @@ typedef struct options
 	int			n_predict;
 	int			n_prompt_bench;
 	const char *threads_list;
+	const char *seqs_list;		/* bench: concurrent sequences per tg test */
 	int			threads;
 	int			reps;
 	int			ctx;
@@ -58,7 +62,8 @@ usage(void)
 			"               [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
 			"               [--threads K] [--ctx N] [--sinks] [--kv-type f16|f32] [--no-bos] [--ids]\n"
 			"               [--blas MIN_ROWS]  (prefill chunks of MIN_ROWS+ rows through OpenBLAS)\n"
-			"       llm-cli bench -m MODEL.gguf [-p N_PROMPT] [-n N_GEN] [-t 1,2] [-r REPS] [--blas N]\n"
+			"       llm-cli bench -m MODEL.gguf [-p N_PROMPT] [-n N_GEN] [-t 1,2] [-s 1,8] [-r REPS] [--blas N]\n"
+			"               (-s: sequences generating at once; tg is then their aggregate tokens/s)\n"
 			"       llm-cli tokenize -m MODEL.gguf -p TEXT [--bos]\n"
 			"       llm-cli logits -m MODEL.gguf (-p TEXT | --ids \"1 2 3\")\n"
 			"       llm-cli info -m MODEL.gguf\n");
@@ -143,6 +148,11 @@ parse_args(int argc, char **argv, options *o)
 			NEEDV();
 			o->threads_list = v;
 			ok = !strcmp(o->cmd, "bench") || parse_int(v, &o->threads);
+		}
+		else if (!strcmp(a, "-s") || !strcmp(a, "--seqs"))
+		{
+			NEEDV();
+			o->seqs_list = v;
 		}
 		else if (!strcmp(a, "-r"))
 		{
@@ -469,57 +479,128 @@ median(double *v, int n)
 }
 
 /*
+ * Generation speed of nseq sequences decoding together (one batched forward
+ * step per token, as the background worker runs concurrent requests):
+ * aggregate generated tokens/s, or < 0 after printing an error.  Each
+ * sequence starts from a different one-token prompt; the first step (the
+ * prompts) is not timed.
+ */
+static double
+bench_generate(llm_engine *e, const int32_t *toks, int nseq, int n_predict)
+{
+	llm_seq_params sp = {.sampling = llm_sampling_default(),.max_new_tokens = n_predict};
+	llm_seq_id	ids[LLM_CLI_MAX_SEQS];
+	llm_error	err;
+	double		t0;
+	int			n;
+
+	sp.stop_at_eog = false;
+	for (int s = 0; s < nseq; s++)
+		if (llm_seq_add(e, toks + s, 1, &sp, &ids[s], &err) != LLM_OK)
+		{
+			fprintf(stderr, "llm-cli: %s\n", err.msg);
+			return -1;
+		}
+	if (llm_engine_step(e, &n, &err) != LLM_OK)
+	{
+		fprintf(stderr, "llm-cli: %s\n", err.msg);
+		return -1;
+	}
+	t0 = now_s();
+	while (llm_engine_busy(e))
+		if (llm_engine_step(e, &n, &err) != LLM_OK)
+		{
+			fprintf(stderr, "llm-cli: %s\n", err.msg);
+			return -1;
+		}
+	t0 = now_s() - t0;
+	for (int s = 0; s < nseq; s++)
+		llm_seq_remove(e, ids[s]);
+	return (double) nseq * (n_predict - 1) / t0;
+}
+
+/* Parse a comma-separated list of positive integers into v (at most max). */
+static int
+parse_list(const char *list, int *v, int max, int limit)
+{
+	char	   *copy = strdup(list);
+	char	   *save = NULL;
+	int			n = 0;
+
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+	{
+		if (n == max || !parse_int(tok, &v[n]) || v[n] < 1 || v[n] > limit)
+		{
+			fprintf(stderr, "llm-cli: bad list element %s (1 .. %d, at most %d elements)\n",
+					tok, limit, max);
+			free(copy);
+			return -1;
+		}
+		n++;
+	}
+	free(copy);
+	return n;
+}
+
+/*
  * Prompt processing (one batched pass over n_prompt tokens) and generation
- * (n_gen single-token steps) speed, median over reps, like llama-bench.
+ * (n_gen steps of 1 or more sequences at once) speed, median over reps,
+ * like llama-bench.
  */
 static int
 cmd_bench(const options *o)
 {
-	const char *list = o->threads_list ? o->threads_list : "1";
-	char	   *copy = strdup(list);
-	char	   *save = NULL;
+	int			threads[16],
+				seqs[16],
+				n_threads,
+				n_seqs,
+				max_seqs = 1;
+
+	n_threads = parse_list(o->threads_list ? o->threads_list : "1", threads, 16, 1024);
+	n_seqs = parse_list(o->seqs_list ? o->seqs_list : "1", seqs, 16, LLM_CLI_MAX_SEQS);
+	if (n_threads < 0 || n_seqs < 0)
+		return 1;
+	if (o->n_predict < 2)
+	{
+		fprintf(stderr, "llm-cli: bench needs -n of at least 2\n");
+		return 1;
+	}
+	for (int i = 0; i < n_seqs; i++)
+		max_seqs = seqs[i] > max_seqs ? seqs[i] : max_seqs;
 
 	printf("| model | isa | blas | threads | test | tokens/s |\n|---|---|---|---|---|---|\n");
-	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+	for (int ti = 0; ti < n_threads; ti++)
 	{
-		int			threads;
 		llm_engine *e;
 		const llm_model_info *info;
 		int32_t    *toks;
 		float	   *logits;
+		int			n_toks = o->n_prompt_bench > max_seqs ? o->n_prompt_bench : max_seqs;
 		double		pp[32],
-					tg[32];
+					tg[16][32];
 		int			reps = o->reps < 1 ? 1 : (o->reps > 32 ? 32 : o->reps);
 		llm_error	err;
 
-		if (!parse_int(tok, &threads) || threads < 1)
-		{
-			fprintf(stderr, "llm-cli: bad thread count %s\n", tok);
-			return 1;
-		}
-		e = open_engine(o, threads, 1);
+		e = open_engine(o, threads[ti], max_seqs);
 		if (e == NULL)
 			return 1;
 		info = llm_engine_info(e);
-		toks = malloc(sizeof(int32_t) * (o->n_prompt_bench + 1));
+		toks = malloc(sizeof(int32_t) * n_toks);
 		logits = malloc(sizeof(float) * info->n_vocab);
-		for (int i = 0; i < o->n_prompt_bench; i++)
+		for (int i = 0; i < n_toks; i++)
 			toks[i] = (int32_t) ((i * 7919 + 13) % info->n_vocab);
 		/* warm-up: touches every weight page once */
-		if (llm_engine_eval(e, toks, 8 < o->n_prompt_bench ? 8 : o->n_prompt_bench, logits, &err))
+		if (llm_engine_eval(e, toks, n_toks < 8 ? n_toks : 8, logits, &err))
 		{
 			fprintf(stderr, "llm-cli: %s\n", err.msg);
 			return 1;
 		}
 		for (int r = 0; r < reps; r++)
 		{
-			double		t0 = now_s();
-			llm_seq_params sp = {.sampling = llm_sampling_default(),.max_new_tokens = o->n_predict};
-			llm_seq_id	id;
-			int			n;
-
 			if (o->n_prompt_bench > 0)
 			{
+				double		t0 = now_s();
+
 				if (llm_engine_eval(e, toks, o->n_prompt_bench, logits, &err) != LLM_OK)
 				{
 					fprintf(stderr, "llm-cli: %s\n", err.msg);
@@ -527,35 +608,31 @@ cmd_bench(const options *o)
 				}
 				pp[r] = o->n_prompt_bench / (now_s() - t0);
 			}
-			if (llm_seq_add(e, toks, 1, &sp, &id, &err) != LLM_OK)
-			{
-				fprintf(stderr, "llm-cli: %s\n", err.msg);
-				return 1;
-			}
-			/* first step is the 1-token prompt; time the rest */
-			llm_engine_step(e, &n, &err);
-			t0 = now_s();
-			while (llm_engine_busy(e))
-				if (llm_engine_step(e, &n, &err) != LLM_OK)
-				{
-					fprintf(stderr, "llm-cli: %s\n", err.msg);
+			for (int si = 0; si < n_seqs; si++)
+				if ((tg[si][r] = bench_generate(e, toks, seqs[si], o->n_predict)) < 0)
 					return 1;
-				}
-			tg[r] = (o->n_predict - 1) / (now_s() - t0);
-			llm_seq_remove(e, id);
 		}
 		if (o->n_prompt_bench > 0)
 			printf("| %s | %s | %s | %d | pp%d | %.2f |\n", info->name,
 				   quant_isa_name(quant_active_isa()), o->blas ? llm_blas_core() : "off",
-				   threads, o->n_prompt_bench, median(pp, reps));
-		printf("| %s | %s | %s | %d | tg%d | %.2f |\n", info->name, quant_isa_name(quant_active_isa()),
-			   o->blas ? llm_blas_core() : "off", threads, o->n_predict, median(tg, reps));
+				   threads[ti], o->n_prompt_bench, median(pp, reps));
+		for (int si = 0; si < n_seqs; si++)
+		{
+			char		test[32];
+
+			if (seqs[si] == 1)
+				snprintf(test, sizeof(test), "tg%d", o->n_predict);
+			else
+				snprintf(test, sizeof(test), "tg%d x%d", o->n_predict, seqs[si]);
+			printf("| %s | %s | %s | %d | %s | %.2f |\n", info->name,
+				   quant_isa_name(quant_active_isa()), o->blas ? llm_blas_core() : "off",
+				   threads[ti], test, median(tg[si], reps));
+		}
 		fflush(stdout);
 		free(toks);
 		free(logits);
 		llm_engine_close(e);
 	}
-	free(copy);
 	return 0;
 }
 

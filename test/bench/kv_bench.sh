@@ -7,7 +7,9 @@
 #   1. throughput: aggregate generated tokens/s with 1, 2, 4, 8, 16
 #      concurrent sessions (pgbench, custom script SELECT llm_generate(...),
 #      fixed max_tokens, greedy), as the ratio to one session (target: 8
-#      sessions >= 4x one); plotted to docs/throughput.png with gnuplot;
+#      sessions >= 4x one); beside it the engine alone (llm-cli bench -s N:
+#      N sequences decoding together, no SQL, no prompts), so the SQL
+#      path's share shows; plotted to docs/throughput.png with gnuplot;
 #   2. KV memory waste under a mixed-length workload (prompts of about 64
 #      to 400 tokens, 32 to 192 new tokens, 12 sessions): llm_kv_cache's
 #      internal_fragmentation_percent sampled every 0.2 s (target < 4%),
@@ -158,6 +160,24 @@ done
 r8=$(awk '$1 == 8 { print $3 }' "$RUN/throughput.dat")
 [ -n "$r8" ] && say "# 8 sessions: ${r8}x one session (target >= 4x)"
 
+# The same batched decode steps without PostgreSQL (llm-cli bench -s: N
+# sequences generating together in one engine, no prompts, no requests),
+# so that the SQL path's share of the figures above can be told apart.
+say ""
+say "# engine alone: llm-cli bench -s N (N sequences decoding together, 32 timed steps, median of 3)"
+say "# sequences  tokens/s  ratio_to_1"
+: >"$RUN/engine.dat"
+"$ROOT/build/llm-cli" bench -m "$MODEL" -p 0 -n 33 -t "$THREADS" -r 3 \
+	-s "$(echo $LEVELS | tr ' ' ',')" >"$RUN/engine.md" 2>&1 || tail -n 3 "$RUN/engine.md"
+awk -F'|' '$6 ~ /tg/ { n = 1; if (split($6, f, "x") > 1) n = f[2] + 0; gsub(/ /, "", $7); print n, $7 }' \
+	"$RUN/engine.md" >"$RUN/engine.raw"
+ebase=$(awk '$1 == 1 { print $2 }' "$RUN/engine.raw")
+while read -r n tps; do
+	ratio=$(awk -v x="$tps" -v y="${ebase:-0}" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "-" }')
+	printf '%d %s %s\n' "$n" "$tps" "$ratio" >>"$RUN/engine.dat"
+	say "$(printf '%11d  %8s  %9sx' "$n" "$tps" "$ratio")"
+done <"$RUN/engine.raw"
+
 if command -v gnuplot >/dev/null; then
 	mkdir -p "$(dirname "$PLOT")"
 	gnuplot <<EOF
@@ -173,7 +193,8 @@ set key left top
 set grid
 set yrange [0:*]
 base = $base
-plot '$RUN/throughput.dat' using 1:2 with linespoints lw 2 pt 7 title 'measured (continuous batching)', \
+plot '$RUN/throughput.dat' using 1:2 with linespoints lw 2 pt 7 title 'SQL sessions (continuous batching)', \
+	 '$RUN/engine.dat' using 1:2 with linespoints lw 2 pt 5 dt 3 title 'engine alone (llm-cli bench -s N)', \
 	 base title 'one session (no batching)' with lines dt 2
 EOF
 	[ -s "$PLOT" ] && say "# plot: ${PLOT#$ROOT/}"
