@@ -60,6 +60,7 @@ struct llm_fwd
 	float	   *v;				/* (n, kv_dim) */
 	float	   *hb;				/* (n, n_ff) */
 	float	   *hb2;			/* (n, n_ff) */
+	float	   *xo;				/* (n, dim) output of wo and w_down */
 	uint8_t    *xq;				/* quantized activations */
 	size_t		xq_row;			/* bytes per quantized row (max) */
 	float	   *att_ml;			/* (n_threads, ATT_ROWS * heads per KV head, 2) */
@@ -69,7 +70,8 @@ struct llm_fwd
 	float	   *blas_w;			/* (n_threads, BLAS_ROWS, max_cols) */
 	int64_t		max_cols;
 	float	   *rope_inv;		/* (n_rot / 2) inverse frequencies */
-	float	   *rope_cs;		/* (n_rot / 2, 2) cos, sin at one position */
+	float	   *rope_cs;		/* (n_threads, n_rot / 2, 2) cos, sin at one
+								 * position */
 };
 
 size_t
@@ -133,6 +135,7 @@ llm_fwd_new(const llm_model *m, llm_pool *pool, llm_kv_pool *kv,
 	f->v = alloc_scratch((size_t) max_tokens * f->kv_dim, sizeof(float), &ok);
 	f->hb = alloc_scratch((size_t) max_tokens * hp->n_ff, sizeof(float), &ok);
 	f->hb2 = alloc_scratch((size_t) max_tokens * hp->n_ff, sizeof(float), &ok);
+	f->xo = alloc_scratch((size_t) max_tokens * hp->n_embd, sizeof(float), &ok);
 	/* every dot type needs at most 4 bytes per element plus block headers */
 	f->max_cols = max_cols;
 	f->xq_row = ((size_t) max_cols * 4 + 256 + 63) & ~(size_t) 63;
@@ -141,7 +144,7 @@ llm_fwd_new(const llm_model *m, llm_pool *pool, llm_kv_pool *kv,
 							  (hp->n_head / hp->n_head_kv), sizeof(float), &ok);
 	f->att_tiles = alloc_scratch((size_t) max_tokens + 1, sizeof(int32_t), &ok);
 	f->rope_inv = alloc_scratch(hp->n_rot / 2, sizeof(float), &ok);
-	f->rope_cs = alloc_scratch(hp->n_rot, sizeof(float), &ok);
+	f->rope_cs = alloc_scratch((size_t) llm_pool_size(pool) * hp->n_rot, sizeof(float), &ok);
 	if (!ok)
 	{
 		llm_fwd_free(f);
@@ -166,6 +169,7 @@ llm_fwd_free(llm_fwd *f)
 	free(f->v);
 	free(f->hb);
 	free(f->hb2);
+	free(f->xo);
 	free(f->xq);
 	free(f->att_ml);
 	free(f->att_tiles);
@@ -246,6 +250,68 @@ rope(const llm_hparams *hp, float *vec, int n_heads, const float *cs)
 			rotate_pair(hp, vec + (size_t) h * hp->head_dim, i, cs[2 * i], cs[2 * i + 1]);
 }
 
+/* ---- per-row work inside a job ---- */
+
+/*
+ * Work on each batch row that must be finished before a job's main part
+ * can start (normalizing and quantizing the input rows of a matrix
+ * product; biases, RoPE and the K/V store before attention) runs inside
+ * that job: its threads take rows from a counter, then wait until every
+ * row is done.  Done by the caller alone before the job, it left the other
+ * threads waiting for ~10 % of a batched decode step.  A thread that took
+ * a row finishes it, so the wait lasts one row at most, and a caller left
+ * alone (no worker joined) does every row.
+ */
+typedef struct row_phase
+{
+	int			n;
+	atomic_int	next;
+	atomic_int	done;
+} row_phase;
+
+static void
+row_phase_init(row_phase *p, int n)
+{
+	p->n = n;
+	atomic_init(&p->next, 0);
+	atomic_init(&p->done, 0);
+}
+
+/* The next row to do, or -1 when all are taken. */
+static inline int
+row_phase_take(row_phase *p)
+{
+	int			r = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+
+	return r < p->n ? r : -1;
+}
+
+static inline void
+row_phase_finish(row_phase *p)
+{
+	atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+}
+
+/* Wait until every row is done (their writes are then visible). */
+static inline void
+row_phase_wait(row_phase *p)
+{
+	while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n)
+		llm_pool_relax();
+}
+
+/* What a layer's per-row steps need. */
+typedef struct layer_ctx
+{
+	llm_fwd    *f;
+	const llm_fwd_batch *b;
+	const llm_layer *L;
+	int			layer;
+} layer_ctx;
+
+/* Makes input row `row` of a matrix product (before it is quantized). */
+typedef void (*row_prep_fn) (const layer_ctx *c, int row, int ith);
+
 /* ---- matrix products ---- */
 
 /*
@@ -272,7 +338,13 @@ typedef struct mm_job
 	int			n_mats;
 	const llm_weight *w[3];
 	float	   *y[3];			/* (nt, w->rows) */
-	const uint8_t *xq;			/* quantized input rows */
+	const float *x;				/* input rows (nt, ldx) */
+	int64_t		ldx;
+	row_prep_fn prep;			/* makes row t of x first, or NULL */
+	const layer_ctx *ctx;
+	llm_dtype	dt;				/* type x is quantized to */
+	row_phase	rows;			/* preparing and quantizing x */
+	uint8_t    *xq;				/* quantized input rows */
 	size_t		xq_stride;
 	int			nt;
 	int			nth;			/* threads of the pool */
@@ -315,7 +387,7 @@ mm_take(mm_job *j, int *i, int64_t *r0, int64_t *r1)
 	}
 }
 
-/* Take chunks until none are left. */
+/* Prepare and quantize input rows, then take chunks until none are left. */
 static void
 mm_worker(void *arg, int ith, int nth)
 {
@@ -324,6 +396,15 @@ mm_worker(void *arg, int ith, int nth)
 	int64_t		r0,
 				r1;
 
+	while ((i = row_phase_take(&j->rows)) >= 0)
+	{
+		if (j->prep)
+			j->prep(j->ctx, i, ith);
+		llm_quantize_row(j->dt, j->x + i * j->ldx, j->xq + i * j->xq_stride,
+						 j->w[0]->cols);
+		row_phase_finish(&j->rows);
+	}
+	row_phase_wait(&j->rows);
 	while (mm_take(j, &i, &r0, &r1))
 	{
 		const llm_weight *w = j->w[i];
@@ -372,16 +453,15 @@ blas_worker(void *arg, int ith, int nth)
 
 /*
  * y_i = x W_i^T for up to three weights sharing the same input x (nt, cols)
- * and the same dot type.
+ * and the same dot type; prep (if not NULL) makes each row of x first.
  */
 static void
-matmul(llm_fwd *f, const float *x, int64_t ldx, int nt, int n_mats,
-	   const llm_weight *w0, float *y0, const llm_weight *w1, float *y1,
+matmul(llm_fwd *f, float *x, int64_t ldx, int nt, row_prep_fn prep, const layer_ctx *ctx,
+	   int n_mats, const llm_weight *w0, float *y0, const llm_weight *w1, float *y1,
 	   const llm_weight *w2, float *y2)
 {
-	mm_job		j = {.n_mats = n_mats,.w = {w0, w1, w2},.y = {y0, y1, y2},.nt = nt};
-	llm_dtype	dt = llm_dot_type(w0->type);
-	size_t		rb = llm_row_bytes(dt, w0->cols);
+	mm_job		j = {.n_mats = n_mats,.w = {w0, w1, w2},.y = {y0, y1, y2},.nt = nt,
+	.x = x,.ldx = ldx,.prep = prep,.ctx = ctx};
 
 	/* OpenBLAS wins over the kernels only for float weights (see README) */
 	if (f->sgemm && nt >= f->blas_min_rows &&
@@ -390,6 +470,8 @@ matmul(llm_fwd *f, const float *x, int64_t ldx, int nt, int n_mats,
 		const llm_weight *ws[3] = {w0, w1, w2};
 		float	   *ys[3] = {y0, y1, y2};
 
+		for (int t = 0; prep && t < nt; t++)
+			prep(ctx, t, 0);
 		for (int i = 0; i < n_mats; i++)
 		{
 			blas_job	bj = {.f = f,.w = ws[i],.x = x,.ldx = ldx,.nt = nt,.y = ys[i]};
@@ -400,13 +482,13 @@ matmul(llm_fwd *f, const float *x, int64_t ldx, int nt, int n_mats,
 		return;
 	}
 
-	for (int t = 0; t < nt; t++)
-		llm_quantize_row(dt, x + t * ldx, f->xq + t * rb, w0->cols);
+	j.dt = llm_dot_type(w0->type);
 	j.xq = f->xq;
-	j.xq_stride = rb;
+	j.xq_stride = llm_row_bytes(j.dt, w0->cols);
 	j.nth = llm_pool_size(f->pool);
 	for (int i = 0; i < n_mats; i++)
 		j.total += j.w[i]->rows;
+	row_phase_init(&j.rows, nt);
 	atomic_init(&j.next, 0);
 	if (w0->rows * w0->cols * nt * n_mats < SERIAL_WORK)
 		mm_worker(&j, 0, 1);	/* too small to pay for a hand-off */
@@ -414,9 +496,12 @@ matmul(llm_fwd *f, const float *x, int64_t ldx, int nt, int n_mats,
 		llm_pool_run(f->pool, mm_worker, &j);
 }
 
-/* Same as matmul, but weights with different dot types run separately. */
+/*
+ * Same as matmul, but weights with different dot types run separately (the
+ * first product prepares the rows).
+ */
 static void
-matmul3(llm_fwd *f, const float *x, int64_t ldx, int nt,
+matmul3(llm_fwd *f, float *x, int64_t ldx, int nt, row_prep_fn prep, const layer_ctx *ctx,
 		const llm_weight *w0, float *y0, const llm_weight *w1, float *y1,
 		const llm_weight *w2, float *y2)
 {
@@ -424,13 +509,13 @@ matmul3(llm_fwd *f, const float *x, int64_t ldx, int nt,
 
 	if (llm_dot_type(w1->type) == d0 && (w2 == NULL || llm_dot_type(w2->type) == d0))
 	{
-		matmul(f, x, ldx, nt, w2 ? 3 : 2, w0, y0, w1, y1, w2, y2);
+		matmul(f, x, ldx, nt, prep, ctx, w2 ? 3 : 2, w0, y0, w1, y1, w2, y2);
 		return;
 	}
-	matmul(f, x, ldx, nt, 1, w0, y0, NULL, NULL, NULL, NULL);
-	matmul(f, x, ldx, nt, 1, w1, y1, NULL, NULL, NULL, NULL);
+	matmul(f, x, ldx, nt, prep, ctx, 1, w0, y0, NULL, NULL, NULL, NULL);
+	matmul(f, x, ldx, nt, NULL, ctx, 1, w1, y1, NULL, NULL, NULL, NULL);
 	if (w2)
-		matmul(f, x, ldx, nt, 1, w2, y2, NULL, NULL, NULL, NULL);
+		matmul(f, x, ldx, nt, NULL, ctx, 1, w2, y2, NULL, NULL, NULL, NULL);
 }
 
 /* ---- attention ---- */
@@ -458,9 +543,43 @@ typedef struct att_job
 	llm_fwd    *f;
 	const llm_fwd_batch *b;
 	int			layer;
+	const layer_ctx *ctx;
+	row_phase	rows;			/* biases, RoPE, K/V store of each row */
 	int			n_tiles;		/* tiles in f->att_tiles */
 	atomic_llong next;			/* next (tile, KV head) task */
 } att_job;
+
+/*
+ * Row t of the query, key and value products: add the biases (Qwen2),
+ * rotate queries and keys, store the key and value in the row's KV slots.
+ */
+static void
+prep_attn_row(const layer_ctx *c, int t, int ith)
+{
+	llm_fwd    *f = c->f;
+	const llm_hparams *hp = &f->m->hp;
+	const llm_layer *L = c->L;
+	const llm_fwd_batch *b = c->b;
+	float	   *q = f->q + (size_t) t * f->q_dim;
+	float	   *k = f->k + (size_t) t * f->kv_dim;
+	float	   *v = f->v + (size_t) t * f->kv_dim;
+	float	   *cs = f->rope_cs + (size_t) ith * hp->n_rot;
+
+	if (L->bq)
+		for (int64_t i = 0; i < f->q_dim; i++)
+			q[i] += L->bq[i];
+	if (L->bk)
+		for (int64_t i = 0; i < f->kv_dim; i++)
+			k[i] += L->bk[i];
+	if (L->bv)
+		for (int64_t i = 0; i < f->kv_dim; i++)
+			v[i] += L->bv[i];
+	rope_angles(f, (float) b->pos[t], cs);
+	rope(hp, q, hp->n_head, cs);
+	rope(hp, k, hp->n_head_kv, cs);
+	kv_store(f, kv_slot(f, b->bt[t], c->layer, 0, b->pos[t]), k, f->kv_dim);
+	kv_store(f, kv_slot(f, b->bt[t], c->layer, 1, b->pos[t]), v, f->kv_dim);
+}
 
 /*
  * Causal attention in (tile, KV head) tasks.  A tile is a run of up to
@@ -487,7 +606,14 @@ att_worker(void *arg, int ith, int nth)
 	llm_attn_block_fn block = f->kv_type == LLM_F16 ? ops->block_f16 : ops->block_f32;
 	int64_t		task,
 				end;
+	int			t;
 
+	while ((t = row_phase_take(&j->rows)) >= 0)
+	{
+		prep_attn_row(j->ctx, t, ith);
+		row_phase_finish(&j->rows);
+	}
+	row_phase_wait(&j->rows);
 	while (llm_pool_take(&j->next, (int64_t) j->n_tiles * hp->n_head_kv, 1, &task, &end))
 	{
 		/* the last tiles (the longest contexts) first */
@@ -615,6 +741,74 @@ check_batch(const llm_fwd *f, const llm_fwd_batch *b, llm_error *err)
 	return LLM_OK;
 }
 
+/* Width of the rows of xb and xb2. */
+static inline int64_t
+fwd_wide(const llm_fwd *f)
+{
+	return f->m->hp.n_embd > f->q_dim ? f->m->hp.n_embd : f->q_dim;
+}
+
+static inline void
+add_row(float *x, const float *y, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		x[i] += y[i];
+}
+
+/*
+ * Input row t of the query, key and value products: the residual stream
+ * (plus the previous layer's last product), normalized.
+ */
+static void
+prep_attn_in(const layer_ctx *c, int t, int ith)
+{
+	llm_fwd    *f = c->f;
+	int64_t		dim = f->m->hp.n_embd;
+	float	   *x = f->x + (size_t) t * dim;
+
+	if (c->layer > 0)
+		add_row(x, f->xo + (size_t) t * dim, dim);
+	rmsnorm(f->xb + (size_t) t * fwd_wide(f), x, c->L->attn_norm, dim, f->m->hp.norm_eps);
+}
+
+/* Input row t of the gate and up products: plus attention's output, normalized. */
+static void
+prep_ffn_in(const layer_ctx *c, int t, int ith)
+{
+	llm_fwd    *f = c->f;
+	int64_t		dim = f->m->hp.n_embd;
+	float	   *x = f->x + (size_t) t * dim;
+
+	add_row(x, f->xo + (size_t) t * dim, dim);
+	rmsnorm(f->xb + (size_t) t * fwd_wide(f), x, c->L->ffn_norm, dim, f->m->hp.norm_eps);
+}
+
+/* Input row t of the down product: silu(gate) * up. */
+static void
+prep_swiglu(const layer_ctx *c, int t, int ith)
+{
+	int64_t		n_ff = c->f->m->hp.n_ff;
+
+	llm_vecops_get()->swiglu(c->f->hb + (size_t) t * n_ff, c->f->hb2 + (size_t) t * n_ff, n_ff);
+}
+
+/*
+ * Input row t of the output product: the residual stream of logit row t
+ * plus the last layer's down product, normalized.
+ */
+static void
+prep_output(const layer_ctx *c, int t, int ith)
+{
+	llm_fwd    *f = c->f;
+	int64_t		dim = f->m->hp.n_embd;
+	size_t		row = (size_t) c->b->logit_rows[t] * dim;
+	float	   *o = f->xb + (size_t) t * fwd_wide(f);
+
+	for (int64_t i = 0; i < dim; i++)
+		o[i] = f->x[row + i] + f->xo[row + i];
+	rmsnorm(o, o, f->m->output_norm, dim, f->m->hp.norm_eps);
+}
+
 llm_status
 llm_forward(llm_fwd *f, const llm_fwd_batch *b, float *logits, llm_error *err)
 {
@@ -622,7 +816,7 @@ llm_forward(llm_fwd *f, const llm_fwd_batch *b, float *logits, llm_error *err)
 	const llm_hparams *hp = &m->hp;
 	int			n = b->n;
 	int64_t		dim = hp->n_embd;
-	int64_t		wide = dim > f->q_dim ? dim : f->q_dim;
+	int64_t		wide = fwd_wide(f);
 	int			n_tiles;
 	llm_status	rc;
 
@@ -635,63 +829,36 @@ llm_forward(llm_fwd *f, const llm_fwd_batch *b, float *logits, llm_error *err)
 						   (const uint8_t *) m->tok_embd.data + (size_t) b->tokens[i] * m->tok_embd.row_bytes,
 						   f->x + (size_t) i * dim, dim);
 
+	/*
+	 * Each product's job first makes its input rows (row_prep_fn), so the
+	 * residual additions, norms, SwiGLU and RoPE run on all threads.
+	 */
 	for (int l = 0; l < hp->n_layer; l++)
 	{
 		const llm_layer *L = &m->layers[l];
-		att_job		aj = {.f = f,.b = b,.layer = l,.n_tiles = n_tiles};
+		layer_ctx	c = {.f = f,.b = b,.L = L,.layer = l};
+		att_job		aj = {.f = f,.b = b,.layer = l,.ctx = &c,.n_tiles = n_tiles};
 
+		row_phase_init(&aj.rows, n);
 		atomic_init(&aj.next, 0);
 
-		for (int i = 0; i < n; i++)
-			rmsnorm(f->xb + i * wide, f->x + i * dim, L->attn_norm, dim, hp->norm_eps);
-		matmul3(f, f->xb, wide, n, &L->wq, f->q, &L->wk, f->k, &L->wv, f->v);
-
-		for (int i = 0; i < n; i++)
-		{
-			float	   *q = f->q + (size_t) i * f->q_dim;
-			float	   *k = f->k + (size_t) i * f->kv_dim;
-			float	   *v = f->v + (size_t) i * f->kv_dim;
-
-			if (L->bq)
-				for (int64_t c = 0; c < f->q_dim; c++)
-					q[c] += L->bq[c];
-			if (L->bk)
-				for (int64_t c = 0; c < f->kv_dim; c++)
-					k[c] += L->bk[c];
-			if (L->bv)
-				for (int64_t c = 0; c < f->kv_dim; c++)
-					v[c] += L->bv[c];
-			rope_angles(f, (float) b->pos[i], f->rope_cs);
-			rope(hp, q, hp->n_head, f->rope_cs);
-			rope(hp, k, hp->n_head_kv, f->rope_cs);
-			kv_store(f, kv_slot(f, b->bt[i], l, 0, b->pos[i]), k, f->kv_dim);
-			kv_store(f, kv_slot(f, b->bt[i], l, 1, b->pos[i]), v, f->kv_dim);
-		}
-
+		matmul3(f, f->xb, wide, n, prep_attn_in, &c, &L->wq, f->q, &L->wk, f->k, &L->wv, f->v);
 		if ((int64_t) n * hp->n_head * (b->pos[n - 1] + 1) * hp->head_dim < ATT_SERIAL_WORK)
 			att_worker(&aj, 0, 1);
 		else
 			llm_pool_run(f->pool, att_worker, &aj);
-		matmul(f, f->xb2, f->q_dim, n, 1, &L->wo, f->xb, NULL, NULL, NULL, NULL);
-		for (int i = 0; i < n; i++)
-			for (int64_t c = 0; c < dim; c++)
-				f->x[i * dim + c] += f->xb[i * dim + c];
-
-		for (int i = 0; i < n; i++)
-			rmsnorm(f->xb + i * wide, f->x + i * dim, L->ffn_norm, dim, hp->norm_eps);
-		matmul3(f, f->xb, wide, n, &L->w_gate, f->hb, &L->w_up, f->hb2, NULL, NULL);
-		llm_vecops_get()->swiglu(f->hb, f->hb2, (int64_t) n * hp->n_ff);
-		matmul(f, f->hb, hp->n_ff, n, 1, &L->w_down, f->xb, NULL, NULL, NULL, NULL);
-		for (int i = 0; i < n; i++)
-			for (int64_t c = 0; c < dim; c++)
-				f->x[i * dim + c] += f->xb[i * dim + c];
+		matmul(f, f->xb2, f->q_dim, n, NULL, &c, 1, &L->wo, f->xo, NULL, NULL, NULL, NULL);
+		matmul3(f, f->xb, wide, n, prep_ffn_in, &c, &L->w_gate, f->hb, &L->w_up, f->hb2, NULL, NULL);
+		matmul(f, f->hb, hp->n_ff, n, prep_swiglu, &c, 1, &L->w_down, f->xo, NULL, NULL, NULL, NULL);
 	}
 
-	if (b->n_logits == 0)
-		return LLM_OK;
-	for (int i = 0; i < b->n_logits; i++)
-		rmsnorm(f->xb + i * wide, f->x + (size_t) b->logit_rows[i] * dim, m->output_norm,
-				dim, hp->norm_eps);
-	matmul(f, f->xb, wide, b->n_logits, 1, &m->output, logits, NULL, NULL, NULL, NULL);
+	/* (f->x then lacks the last layer's down product: nothing reads it) */
+	if (b->n_logits > 0)
+	{
+		layer_ctx	c = {.f = f,.b = b,.layer = hp->n_layer};
+
+		matmul(f, f->xb, wide, b->n_logits, prep_output, &c, 1, &m->output, logits,
+			   NULL, NULL, NULL, NULL);
+	}
 	return LLM_OK;
 }

@@ -59,14 +59,6 @@ typedef struct worker_arg
 	int			ith;
 } worker_arg;
 
-static inline void
-cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
 /* Join the job of generation gen if it is still open. */
 static bool
 pool_join(llm_pool *pool, uint32_t gen)
@@ -101,7 +93,7 @@ worker_main(void *p)
 		{
 			if (++spins < SPIN_ITERS)
 			{
-				cpu_relax();
+				llm_pool_relax();
 				continue;
 			}
 			pthread_mutex_lock(&pool->mu);
@@ -222,7 +214,7 @@ llm_pool_run(llm_pool *pool, llm_pool_fn fn, void *arg)
 		 atomic_load_explicit(&pool->done, memory_order_acquire) < joined; spins++)
 	{
 		if (spins < YIELD_AFTER)
-			cpu_relax();
+			llm_pool_relax();
 		else
 			sched_yield();
 	}

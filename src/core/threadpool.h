@@ -43,4 +43,13 @@ llm_pool_take(atomic_llong *next, int64_t n, int64_t chunk, int64_t *lo, int64_t
 	return true;
 }
 
+/* Pause a spinning thread (the x86 PAUSE hint; nothing elsewhere). */
+static inline void
+llm_pool_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
 #endif							/* LLM_CORE_THREADPOOL_H */
