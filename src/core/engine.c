@@ -848,6 +848,8 @@ llm_seq_rollback(llm_engine *e, llm_seq_id id, int n, llm_error *err)
 	llm_bt_truncate(e->kv, &s->bt, s->n_computed - s->shift);
 	if (s->n_hashed > s->n_computed / bs)
 		rehash(e, s, s->n_computed / bs);
+	/* the forgotten tokens no longer count for the penalties */
+	llm_sampler_set_history(s->smp, s->tokens, s->n_tokens);
 	return LLM_OK;
 }
 

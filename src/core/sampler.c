@@ -261,6 +261,17 @@ llm_sampler_accept(llm_sampler *smp, int32_t tok)
 		smp->hist_len++;
 }
 
+void
+llm_sampler_set_history(llm_sampler *smp, const int32_t *toks, int n)
+{
+	if (smp == NULL || smp->hist_cap == 0)
+		return;
+	smp->hist_len = 0;
+	smp->hist_pos = 0;
+	for (int i = n > smp->hist_cap ? n - smp->hist_cap : 0; i < n; i++)
+		llm_sampler_accept(smp, toks[i]);
+}
+
 /* Uniform double in [0, 1) with 53 random bits. */
 double
 llm_sampler_uniform(llm_sampler *smp)

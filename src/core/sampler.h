@@ -42,6 +42,12 @@ void		llm_sampler_free(llm_sampler *smp);
 void		llm_sampler_accept(llm_sampler *smp, int32_t tok);
 
 /*
+ * Replace the history with the context toks[0 .. n) (its last
+ * penalty_last_n tokens count): after the context was rolled back.
+ */
+void		llm_sampler_set_history(llm_sampler *smp, const int32_t *toks, int n);
+
+/*
  * Sample the next token from logits[n_vocab] (modified in place).  The
  * history passed via accept() drives the penalties.
  */

@@ -693,9 +693,13 @@ test_samples_cow(void)
 	llm_engine_close(e);
 }
 
-/* Rolling back the last tokens and decoding again gives the same tokens. */
+/*
+ * Rolling back the last tokens and decoding again gives the same tokens,
+ * greedy alone and with penalties (which must forget the rolled-back
+ * tokens).
+ */
 static void
-test_rollback(void)
+check_rollback(bool penalties)
 {
 	char		path[1024];
 	llm_engine *e;
@@ -708,13 +712,23 @@ test_rollback(void)
 	int			n,
 				got = 0;
 
+	if (penalties)
+	{
+		p.sampling.repeat_penalty = 1.3f;
+		p.sampling.frequency_penalty = 0.4f;
+		p.sampling.presence_penalty = 0.2f;
+		p.sampling.penalty_last_n = 32;
+	}
 	if (!unit_model_path(path, sizeof(path), "stories260K/stories260K.gguf"))
 		SKIP("stories260K.gguf absent");
 	e = open_model(path, 1, 2, 4 << 20, LLM_F16, 64);
 	CHECK(e != NULL);
 	if (e == NULL)
 		return;
-	CHECK(generate(e, &bos, 1, 60, straight) == 60);
+	CHECK(llm_seq_add(e, &bos, 1, &p, &id, &err) == LLM_OK);
+	CHECK(run_all(e));
+	CHECK(llm_seq_take(e, id, straight, 60) == 60);
+	llm_seq_remove(e, id);
 	CHECK(llm_seq_add(e, &bos, 1, &p, &id, &err) == LLM_OK);
 	/* decode 40 tokens, roll back 23 (across a page boundary), go on */
 	while (llm_engine_busy(e))
@@ -741,6 +755,13 @@ test_rollback(void)
 	CHECK(llm_seq_rollback(e, id, 1, &err) == LLM_ERR_INVALID_ARG);	/* finished */
 	llm_seq_remove(e, id);
 	llm_engine_close(e);
+}
+
+static void
+test_rollback(void)
+{
+	check_rollback(false);
+	check_rollback(true);
 }
 
 /* Attention sinks: generation runs past a 64-token context. */
