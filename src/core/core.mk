@@ -69,8 +69,10 @@ $(BUILD)/test/%: test/unit/%.c test/unit/unit.h $(CORE_LIB) $(TOOLS)
 	$(CORE_CC) $(CORE_CFLAGS) -Itest/unit $< -o $@ $(CORE_LIB) $(CORE_LDFLAGS) $(CORE_LDLIBS)
 
 .PHONY: unit
+UNIT_SCRIPTS = $(if $(wildcard src/cli/llm-cli.c),test/unit/test_cli.sh)
+
 unit: $(UNIT_BINS) $(TOOLS) $(if $(wildcard src/cli/llm-cli.c),$(CLI))
-	@LLM_BUILD=$(BUILD) test/unit/run.sh $(UNIT_BINS)
+	@LLM_BUILD=$(BUILD) test/unit/run.sh $(UNIT_BINS) $(UNIT_SCRIPTS)
 
 # ---- fuzzing (clang libFuzzer + ASan) -----------------------------------
 FUZZ_SRCS = $(wildcard test/fuzz/fuzz_*.c)
