@@ -5,7 +5,9 @@
  * Scheduling (one llm_engine_step):
  *   1. plan: running sequences in arrival order, decoding ones first (one
  *      row each), then prefilling ones (a chunk each), then waiting ones are
- *      admitted — all within max_batch_tokens rows;
+ *      admitted — all within max_batch_tokens rows; a prefill chunk that
+ *      would end the step just past a multiple of the kernels' row group
+ *      (16 tokens for AMX tiles) stops at the multiple (trim_chunk);
  *   2. pages: each planned chunk gets its KV pages (llm_bt_prepare_write).
  *      When the pool is full, the newest running sequence is preempted: its
  *      pages are released (full ones stay in the prefix cache) and it goes
@@ -70,6 +72,7 @@ struct llm_engine
 	void	   *kv_owned;		/* when the engine allocated the pool */
 	llm_fwd    *fwd;
 	int			n_ctx;
+	int			row_group;		/* see llm_engine_config */
 	seq		   *seqs;			/* (max_seqs) */
 	llm_seq_id	next_id;
 	uint64_t	next_order;
@@ -84,6 +87,22 @@ struct llm_engine
 	seq		  **plan;			/* (max_seqs) */
 	int		   *plan_rows;		/* (max_seqs) */
 };
+
+/*
+ * Tokens the kernels of this model's matrices take together: the AMX tiles
+ * of the quantized types go 16 tokens at a time; the other kernels' cost
+ * grows token by token.
+ */
+static int
+kernel_row_group(const llm_model *m)
+{
+	uint32_t	t = m->hp.n_layer > 0 ? m->layers[0].w_gate.type : LLM_F32;
+
+	if (quant_active_isa() == LLM_ISA_AMX &&
+		(t == LLM_Q8_0 || t == LLM_Q4_0 || t == LLM_Q4_K || t == LLM_Q6_K))
+		return 16;
+	return 1;
+}
 
 llm_engine_config
 llm_engine_config_default(void)
@@ -148,6 +167,9 @@ check_config(const llm_engine_config *c, llm_error *err)
 		return llm_errorf(err, LLM_ERR_INVALID_ARG, "kv cache type must be f16 or f32");
 	if (c->n_ctx < 0)
 		return llm_errorf(err, LLM_ERR_INVALID_ARG, "context size must not be negative");
+	if (c->row_group < 0 || c->row_group > 1024)
+		return llm_errorf(err, LLM_ERR_INVALID_ARG, "row group %d is out of range (0 to 1024)",
+						  c->row_group);
 	return LLM_OK;
 }
 
@@ -176,6 +198,7 @@ llm_engine_open(const llm_engine_config *cfg, llm_engine **out, llm_error *err)
 		goto fail;
 	fill_info(e);
 	e->n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : e->model->hp.n_ctx_train;
+	e->row_group = cfg->row_group > 0 ? cfg->row_group : kernel_row_group(e->model);
 
 	page_bytes = llm_fwd_page_bytes(e->model, cfg->kv_block_size, cfg->kv_type);
 	if (cfg->kv_mem == NULL)
@@ -621,6 +644,25 @@ fit_rows(llm_engine *e, seq *s, int budget)
 	return rows;
 }
 
+/*
+ * Rows of a prefill chunk given `used` rows already in the step: trimmed
+ * so the step ends on a multiple of the row group when it would end at most
+ * half a group past one (the rest waits for the next step, which costs one
+ * step of delay for that chunk instead of a mostly padded group for all).
+ * Steps of at most one group, and chunks that would lose every row, are
+ * left alone.
+ */
+static int
+trim_chunk(const llm_engine *e, int used, int rows)
+{
+	int			g = e->row_group,
+				over = (used + rows) % g;
+
+	if (g > 1 && used + rows > g && over > 0 && over <= g / 2 && over < rows)
+		return rows - over;
+	return rows;
+}
+
 /* Sequences in a given state sorted by arrival (small n: insertion sort). */
 static int
 collect(llm_engine *e, llm_seq_state state, seq **out)
@@ -667,6 +709,8 @@ plan_step(llm_engine *e)
 				continue;
 			if ((rows = fit_rows(e, s, budget)) <= 0)
 				continue;
+			if (pass == 1)
+				rows = trim_chunk(e, e->cfg.max_batch_tokens - budget, rows);
 			if (!reserve_pages(e, s, rows, &n_plan))
 				continue;
 			e->plan[n_plan] = s;
@@ -699,6 +743,7 @@ admitted:
 		s->state = LLM_SEQ_RUNNING;
 		if ((rows = fit_rows(e, s, budget)) <= 0)
 			continue;
+		rows = trim_chunk(e, e->cfg.max_batch_tokens - budget, rows);
 		if (!reserve_pages(e, s, rows, &n_plan))
 		{
 			if (s->state == LLM_SEQ_FAILED)

@@ -55,6 +55,7 @@ read_golden(int32_t *ids, int max)
 
 /* > 0: engines opened by open_model route such prefill chunks to BLAS. */
 static int	blas_rows;
+static int	row_group;		/* llm_engine_config.row_group for open_model */
 
 static llm_engine *
 open_model(const char *path, int threads, int max_seqs, size_t kv_bytes,
@@ -71,6 +72,7 @@ open_model(const char *path, int threads, int max_seqs, size_t kv_bytes,
 	cfg.kv_type = kv_type;
 	cfg.max_batch_tokens = batch;
 	cfg.blas_min_rows = blas_rows;
+	cfg.row_group = row_group;
 	if (llm_engine_open(&cfg, &e, &err) != LLM_OK)
 	{
 		fprintf(stderr, "open %s: %s\n", path, err.msg);
@@ -694,6 +696,66 @@ test_samples_cow(void)
 }
 
 /*
+ * A prefill chunk that would end a step just past a multiple of the row
+ * group is trimmed to end on it (the rest goes into the next step), and
+ * the sequence's tokens do not change.
+ */
+static void
+check_row_group(int group, int want_first, int want_second)
+{
+	char		path[1024];
+	llm_engine *e;
+	int32_t		prompt[10],
+				alone[12],
+				got[12];
+	llm_seq_id	ids[8],
+				id;
+	llm_error	err;
+	llm_seq_params p = {.sampling = llm_sampling_default(),.max_new_tokens = 40};
+	llm_seq_params q = {.sampling = llm_sampling_default(),.max_new_tokens = 12};
+	int			n;
+
+	if (!unit_model_path(path, sizeof(path), "stories260K/stories260K.gguf"))
+		SKIP("stories260K.gguf absent");
+	for (int i = 0; i < 10; i++)
+		prompt[i] = i == 0 ? 1 : 300 + 7 * i;
+	row_group = group;
+	e = open_model(path, 1, 16, 8 << 20, LLM_F16, 64);
+	row_group = 0;
+	CHECK(e != NULL);
+	if (e == NULL)
+		return;
+	CHECK(generate(e, prompt, 10, 12, alone) == 12);
+	for (int i = 0; i < 8; i++)
+	{
+		int32_t		two[2] = {1, 400 + i};
+
+		CHECK(llm_seq_add(e, two, 2, &p, &ids[i], &err) == LLM_OK);
+	}
+	CHECK(llm_engine_step(e, &n, &err) == LLM_OK && n == 16);	/* 8 prompts of 2 */
+	CHECK(llm_engine_step(e, &n, &err) == LLM_OK && n == 8);	/* 8 decodes */
+	CHECK(llm_seq_add(e, prompt, 10, &q, &id, &err) == LLM_OK);
+	CHECK(llm_engine_step(e, &n, &err) == LLM_OK);
+	CHECKF(n == want_first, "row group %d: first step %d rows, want %d", group, n, want_first);
+	CHECK(llm_engine_step(e, &n, &err) == LLM_OK);
+	CHECKF(n == want_second, "row group %d: second step %d rows, want %d", group, n, want_second);
+	CHECK(run_all(e));
+	CHECK(llm_seq_take(e, id, got, 12) == 12);
+	CHECKF(memcmp(got, alone, sizeof(got)) == 0, "row group %d: tokens differ from a lone run", group);
+	llm_seq_remove(e, id);
+	for (int i = 0; i < 8; i++)
+		llm_seq_remove(e, ids[i]);
+	llm_engine_close(e);
+}
+
+static void
+test_row_group(void)
+{
+	check_row_group(16, 16, 10);	/* 8 decodes + 8 of the prompt, then 8 + 2 */
+	check_row_group(1, 18, 9);		/* no trimming: 8 + 10, then 9 decodes */
+}
+
+/*
  * Rolling back the last tokens and decoding again gives the same tokens,
  * greedy alone and with penalties (which must forget the rolled-back
  * tokens).
@@ -866,6 +928,7 @@ main(void)
 	RUN(test_batch_invariance);
 	RUN(test_samples_cow);
 	RUN(test_rollback);
+	RUN(test_row_group);
 	RUN(test_sinks);
 	RUN(test_errors);
 	return unit_finish();
