@@ -21,7 +21,9 @@
  * (ffn_gate/up), weights again visited round-robin over ~1 GiB of copies,
  * called 64 rows at a time as the forward pass does (each call prepares
  * its activations again, or up to 32 tokens finds them kept from the call
- * before); each figure is the fastest pass over the matrix.
+ * before); each figure is the fastest pass over the matrix.  The float
+ * types (F32, F16, BF16) follow at the 110M model's shapes 768 x 768,
+ * 2048 x 768 and 768 x 2048, for nt = 2 .. 512.
  *
  * A third table ("batch") does the same for small batches, nt = 4 .. 24
  * (several sessions decoding at once, maybe with a prefill chunk mixed in),
@@ -48,7 +50,7 @@
 #define COLS 5632
 #define TOTAL_BYTES ((size_t) 1 << 30)
 #define BATCH_BYTES ((size_t) 128 << 20)
-#define MAX_NT 256
+#define MAX_NT 512
 #define PREFILL_CHUNK 64
 
 /* CPU time of this thread: other processes on the machine do not count. */
@@ -286,28 +288,40 @@ static void
 bench_prefill(const char *only, uint8_t *buf, const float *wf, const float *af,
 			  float *y, double secs)
 {
-	static const uint32_t types[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_Q6_K};
-	static const int64_t shapes[][2] = {{2048, 2048}, {2048, 5632}, {5632, 2048}};
-	static const int nts[] = {16, 32, 64, 128, 256};
+	static const uint32_t types[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_Q6_K, LLM_F32, LLM_F16,
+	LLM_BF16};
+	static const int64_t qshapes[][2] = {{2048, 2048}, {2048, 5632}, {5632, 2048}};
+	static const int64_t fshapes[][2] = {{768, 768}, {2048, 768}, {768, 2048}};
+	static const int qnts[] = {16, 32, 64, 128, 256};
+	static const int fnts[] = {2, 8, 16, 64, 256, 512};
 	llm_isa		top = quant_cpu_isa();
 	int			lo = top >= LLM_ISA_AVX512 ? LLM_ISA_AVX512 : (int) top;
+	int			header = -1;	/* which header (0 quantized, 1 float) was printed */
 
 	printf("\nprefill: GMAC/s per thread (rows x n x nt per CPU-second), rows x n weights\n");
 	printf("from ~1 GiB of copies, nt tokens, calls of %d rows (as the forward pass);\n",
 		   PREFILL_CHUNK);
-	printf("fastest pass over the matrix\n\n");
-	printf("%-6s %-7s %-10s", "type", "isa", "rows x n");
-	for (size_t k = 0; k < sizeof(nts) / sizeof(nts[0]); k++)
-		printf(" %5s=%-3d", "nt", nts[k]);
-	printf("\n");
+	printf("fastest pass over the matrix\n");
 	for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++)
 	{
 		uint32_t	wt = types[ti];
 		uint32_t	at = llm_dot_type(wt);
+		int			fl = wt == LLM_F32 || wt == LLM_F16 || wt == LLM_BF16;
+		const int64_t (*shapes)[2] = fl ? fshapes : qshapes;
+		const int  *nts = fl ? fnts : qnts;
+		size_t		nnts = fl ? sizeof(fnts) / sizeof(fnts[0]) : sizeof(qnts) / sizeof(qnts[0]);
 
 		if (only != NULL && strcmp(only, llm_dtype_name(wt)) != 0)
 			continue;
-		for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++)
+		if (header != fl)
+		{
+			header = fl;
+			printf("\n%-6s %-7s %-10s", "type", "isa", "rows x n");
+			for (size_t k = 0; k < nnts; k++)
+				printf(" %5s=%-3d", "nt", nts[k]);
+			printf("\n");
+		}
+		for (size_t si = 0; si < 3; si++)
 		{
 			int64_t		rows = shapes[si][0],
 						n = shapes[si][1];
@@ -327,7 +341,7 @@ bench_prefill(const char *only, uint8_t *buf, const float *wf, const float *af,
 			{
 				quant_init((llm_isa) l);
 				printf("%-6s %-7s %-10s", llm_dtype_name(wt), quant_isa_name((llm_isa) l), shape);
-				for (size_t k = 0; k < sizeof(nts) / sizeof(nts[0]); k++)
+				for (size_t k = 0; k < nnts; k++)
 				{
 					double		pps = bench_pass(wt, n, buf, mbytes, ncopies, &c, A, arb,
 												 nts[k], y, rows, secs / 2);

@@ -883,8 +883,9 @@ test_matmul_reuse(void)
  * with AMX, a token in a half group of 8 (6 .. 8 tokens) gets what it gets
  * in a full group of 16.  (Below AMX's threshold, 5 or 6 tokens, the
  * AVX-512 kernels answer, whose sums are not bit-equal.)  Float weights at
- * every token count: their kernels take tokens in pairs, and a token must
- * get the same bits alone, first or second of a pair.
+ * every token count: their kernels take tokens in pairs, or in tiles of 3
+ * from a converted panel (test_matmul_float_panels has the edge cases),
+ * and a token must get the same bits alone or in any position of either.
  */
 static void
 test_matmul_batch_invariance(void)
@@ -945,6 +946,88 @@ test_matmul_batch_invariance(void)
 		free(ref);
 		free(y);
 	}
+	quant_init(LLM_ISA_AMX);
+}
+
+/*
+ * Float weights (F32, F16, BF16) at each level: every token of a call gets
+ * bit for bit what it gets alone (nt = 1, the decode kernel).  AVX-512
+ * calls of 8 or more tokens take 8-row panels converted to F32 and tiles of
+ * 3 tokens, in blocks of tokens, with rows longer than 1024 columns in
+ * chunks; the cases: n below 16, not a multiple of 16 or 32, a tail of
+ * exactly 16, one and several chunks (the last short, or none short);
+ * token counts around the threshold (7-9), the tile (1-2 left over) and
+ * more than one block (n = 1000: 129 tokens per block; chunked rows: 60 or
+ * 63); row ranges not multiples of 8 or 4 and not starting at a group
+ * boundary.
+ */
+static void
+test_matmul_float_panels(void)
+{
+	static const uint32_t wtypes[] = {LLM_F32, LLM_F16, LLM_BF16};
+	static const int64_t ns[] = {7, 16, 33, 48, 1000, 1051, 2048, 2100};
+	static const int nts[] = {2, 3, 7, 8, 9, 10, 31, 64, 130, 140};
+	static const int64_t ranges[][2] = {{0, 43}, {1, 41}, {3, 15}, {5, 9}};
+	int			rows = 43,
+				ntmax = 140;
+
+	for (int ti = 0; ti < 3; ti++)
+		for (int ni = 0; ni < (int) (sizeof(ns) / sizeof(ns[0])); ni++)
+		{
+			uint32_t	wt = wtypes[ti],
+						at = llm_dot_type(wt);
+			int64_t		n = ns[ni];
+			size_t		wrb = llm_row_bytes(wt, n),
+						arb = llm_row_bytes(at, n);
+			float	   *xf = malloc(n * sizeof(float));
+			uint8_t    *W = malloc(rows * wrb),
+					   *A = malloc(ntmax * arb);
+			float	   *ref = malloc(rows * ntmax * sizeof(float)),
+					   *y = malloc(rows * ntmax * sizeof(float));
+
+			quant_init(LLM_ISA_SCALAR);
+			for (int r = 0; r < rows; r++)
+			{
+				fill_random(xf, n);
+				llm_quantize_row(wt, xf, W + r * wrb, n);
+			}
+			for (int t = 0; t < ntmax; t++)
+			{
+				fill_random(xf, n);
+				llm_quantize_row(at, xf, A + t * arb, n);
+			}
+			for (int level = 1; level <= (int) quant_cpu_isa(); level++)
+			{
+				int			bad = 0;
+
+				quant_init((llm_isa) level);
+				/* each token alone */
+				for (int t = 0; t < ntmax; t++)
+					llm_matmul_rows(wt, n, W, A + t * arb, arb, 1, ref + t * rows, rows, 0, rows);
+				for (int k = 0; k < (int) (sizeof(nts) / sizeof(nts[0])); k++)
+					for (int ri = 0; ri < 4; ri++)
+					{
+						int64_t		r0 = ranges[ri][0],
+									r1 = ranges[ri][1];
+						int			t0 = (k + ri) % 3,	/* first token */
+									nt = nts[k] < ntmax - t0 ? nts[k] : ntmax - t0;
+
+						for (int64_t i = 0; i < rows * ntmax; i++)
+							y[i] = NAN;
+						llm_matmul_rows(wt, n, W, A + t0 * arb, arb, nt, y, rows, r0, r1);
+						for (int t = 0; t < nt; t++)
+							bad += memcmp(y + t * rows + r0, ref + (t0 + t) * rows + r0,
+										  (r1 - r0) * sizeof(float)) != 0;
+					}
+				CHECKF(bad == 0, "%s %s n=%lld: %d token rows differ from the token alone",
+					   quant_isa_name(level), llm_dtype_name(wt), (long long) n, bad);
+			}
+			free(xf);
+			free(W);
+			free(A);
+			free(ref);
+			free(y);
+		}
 	quant_init(LLM_ISA_AMX);
 }
 
@@ -1280,6 +1363,7 @@ main(void)
 	RUN(test_matmul);
 	RUN(test_matmul_amx_shapes);
 	RUN(test_matmul_batch_invariance);
+	RUN(test_matmul_float_panels);
 	RUN(test_matmul_reuse);
 	RUN(test_matmul_extremes);
 	RUN(test_matmul_q4_K_extremes);
