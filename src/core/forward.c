@@ -36,6 +36,8 @@
 #define ATT_SERIAL_WORK (16 * 1024)
 /* Rows of one sequence that share each K/V block read in attention. */
 #define ATT_ROWS 16
+/* Blocks of positions attention prefetches ahead (see prefetch_kv_block). */
+#define ATT_PREFETCH 2
 /* Weight rows dequantized per sgemm call. */
 #define BLAS_ROWS 64
 
@@ -582,6 +584,36 @@ prep_attn_row(const layer_ctx *c, int t, int ith)
 }
 
 /*
+ * Prefetch this head's keys and values of the block of positions starting
+ * at p (up to the block's end or last); returns the block's length.  Each
+ * block sits on another page, where the hardware prefetchers have no
+ * history, and a decode row's work on a block is shorter than a memory
+ * access: attention prefetches ATT_PREFETCH blocks ahead (8 sequences
+ * decoding at ~130 positions: step -12 %, one sequence unchanged).
+ */
+static int
+prefetch_kv_block(llm_fwd *f, const llm_block_table *bt, int layer, size_t head_off,
+				  int32_t p, int32_t last)
+{
+	int32_t		in_page = f->block_size - p % f->block_size;
+	int			nk = in_page < LLM_ATTN_BLOCK ? in_page : LLM_ATTN_BLOCK;
+	size_t		row = (size_t) f->kv_dim * f->kv_elt,
+				len = (size_t) f->m->hp.head_dim * f->kv_elt;
+	const char *k = (const char *) kv_slot(f, bt, layer, 0, p) + head_off;
+	const char *v = (const char *) kv_slot(f, bt, layer, 1, p) + head_off;
+
+	if (nk > last + 1 - p)
+		nk = last + 1 - p;
+	for (int i = 0; i < nk; i++)
+		for (size_t o = 0; o < len; o += 64)
+		{
+			__builtin_prefetch(k + i * row + o);
+			__builtin_prefetch(v + i * row + o);
+		}
+	return nk;
+}
+
+/*
  * Causal attention in (tile, KV head) tasks.  A tile is a run of up to
  * ATT_ROWS consecutive batch rows of one sequence (a prefill chunk); its
  * rows, and the query heads of each row that share the KV head, walk the
@@ -638,13 +670,15 @@ att_worker(void *arg, int ith, int nth)
 			memset(f->xb2 + (size_t) r * f->q_dim + (size_t) kvh * group * hd, 0,
 				   (size_t) group * hd * sizeof(float));
 		}
-		for (int32_t p = 0; p <= last;)
+		for (int32_t p = 0, pf = 0; p <= last;)
 		{
 			int32_t		in_page = f->block_size - p % f->block_size;
 			int			nk = in_page < LLM_ATTN_BLOCK ? in_page : LLM_ATTN_BLOCK;
 			const uint8_t *k = (const uint8_t *) kv_slot(f, bt, j->layer, 0, p) + head_off;
 			const uint8_t *v = (const uint8_t *) kv_slot(f, bt, j->layer, 1, p) + head_off;
 
+			while (pf <= last && pf <= p + ATT_PREFETCH * LLM_ATTN_BLOCK)
+				pf += prefetch_kv_block(f, bt, j->layer, head_off, pf, last);
 			for (int r = r0; r < r1; r++)
 			{
 				int			nkr = b->pos[r] + 1 - p < nk ? b->pos[r] + 1 - p : nk;
