@@ -560,9 +560,9 @@ cmd_bench(const options *o)
 	n_seqs = parse_list(o->seqs_list ? o->seqs_list : "1", seqs, 16, LLM_CLI_MAX_SEQS);
 	if (n_threads < 0 || n_seqs < 0)
 		return 1;
-	if (o->n_predict < 2)
+	if (o->n_predict == 1 || o->n_predict < 0 || (o->n_predict == 0 && o->n_prompt_bench <= 0))
 	{
-		fprintf(stderr, "llm-cli: bench needs -n of at least 2\n");
+		fprintf(stderr, "llm-cli: bench needs -n 0 (no generation test) or at least 2, and -p or -n\n");
 		return 1;
 	}
 	for (int i = 0; i < n_seqs; i++)
@@ -608,7 +608,7 @@ cmd_bench(const options *o)
 				}
 				pp[r] = o->n_prompt_bench / (now_s() - t0);
 			}
-			for (int si = 0; si < n_seqs; si++)
+			for (int si = 0; si < n_seqs && o->n_predict > 0; si++)
 				if ((tg[si][r] = bench_generate(e, toks, seqs[si], o->n_predict)) < 0)
 					return 1;
 		}
@@ -616,7 +616,7 @@ cmd_bench(const options *o)
 			printf("| %s | %s | %s | %d | pp%d | %.2f |\n", info->name,
 				   quant_isa_name(quant_active_isa()), o->blas ? llm_blas_core() : "off",
 				   threads[ti], o->n_prompt_bench, median(pp, reps));
-		for (int si = 0; si < n_seqs; si++)
+		for (int si = 0; si < n_seqs && o->n_predict > 0; si++)
 		{
 			char		test[32];
 

@@ -80,6 +80,12 @@ run "$CLI" bench -m "$MODEL" -s 1,x
 check "bench -s 1,x: exit 1" [ "$rc" -eq 1 ]
 run "$CLI" bench -m "$MODEL" -n 1
 check "bench -n 1: exit 1" [ "$rc" -eq 1 ]
+run "$CLI" bench -m "$MODEL" -p 0 -n 0
+check "bench -p 0 -n 0: exit 1" [ "$rc" -eq 1 ]
+run "$CLI" bench -m "$MODEL" -p 8 -n 0 -r 1
+check "bench -n 0: exit 0" [ "$rc" -eq 0 ]
+check "bench -n 0: a prompt row" grep -q '| pp8 |' "$TMP/out"
+check "bench -n 0: no generation row" bash -c "! grep -q '| tg' '$TMP/out'"
 run "$CLI" -m "$MODEL" -p hi -n abc
 check "bad -n: exit 2" [ "$rc" -eq 2 ]
 
