@@ -7,7 +7,9 @@
 #   1. throughput: aggregate generated tokens/s with 1, 2, 4, 8, 16
 #      concurrent sessions (pgbench, custom script SELECT llm_generate(...),
 #      fixed max_tokens, greedy), as the ratio to one session (target: 8
-#      sessions >= 4x one); beside it the engine alone (llm-cli bench -s N:
+#      sessions >= 4x one; one session is measured first and again last,
+#      and the ratios are to the mean of the two, since the shared
+#      machine's speed drifts over minutes); beside it the engine alone (llm-cli bench -s N:
 #      N sequences decoding together, no SQL, no prompts), so the SQL
 #      path's share shows; plotted to docs/throughput.png with gnuplot;
 #   2. KV memory waste under a mixed-length workload (prompts of about 64
@@ -143,20 +145,34 @@ say ""
 say "## 1. throughput: llm_generate(max_tokens => $TOKENS, greedy), ${SECS} s per level"
 say "# sessions  tokens/s  ratio_to_1  requests"
 : >"$RUN/throughput.dat"
-base=""
-for c in $LEVELS; do
+# measure C: "tokens/s requests" of C sessions for $SECS seconds
+measure()
+{
+	local c=$1 g0 s0 g1 s1 t0 t1
 	read -r g0 s0 < <(psql -XAtq -F ' ' -c 'SELECT generated_tokens, requests_served FROM llm_stats')
 	t0=$(date +%s.%N)
 	pgbench -n -c "$c" -j "$(( c < 4 ? c : 4 ))" -T "$SECS" -f "$RUN/gen.sql" postgres \
-		>"$RUN/pgbench.$c.log" 2>&1 || { tail -n 5 "$RUN/pgbench.$c.log"; }
+		>"$RUN/pgbench.$c.log" 2>&1 || { tail -n 5 "$RUN/pgbench.$c.log" >&2; }
 	t1=$(date +%s.%N)
 	read -r g1 s1 < <(psql -XAtq -F ' ' -c 'SELECT generated_tokens, requests_served FROM llm_stats')
-	tps=$(awk -v g=$((g1 - g0)) -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", g / (b - a) }')
-	[ -n "$base" ] || base=$tps
-	ratio=$(awk -v x="$tps" -v y="$base" 'BEGIN { printf "%.2f", x / y }')
-	printf '%d %s %s\n' "$c" "$tps" "$ratio" >>"$RUN/throughput.dat"
-	say "$(printf '%10d  %8s  %9sx  %8d' "$c" "$tps" "$ratio" $((s1 - s0)))"
+	awk -v g=$((g1 - g0)) -v a="$t0" -v b="$t1" -v r=$((s1 - s0)) 'BEGIN { printf "%.1f %d\n", g / (b - a), r }'
+}
+# The machine's speed drifts over minutes (it is shared), so the first
+# level (one session) is measured again at the end and the ratios are to
+# the mean of its two runs.
+first=${LEVELS%% *}
+declare -A tps reqs
+for c in $LEVELS; do
+	read -r tps[$c] reqs[$c] < <(measure "$c")
 done
+read -r again _ < <(measure "$first")
+base=$(awk -v a="${tps[$first]}" -v b="$again" 'BEGIN { printf "%.1f", (a + b) / 2 }')
+for c in $LEVELS; do
+	ratio=$(awk -v x="${tps[$c]}" -v y="$base" 'BEGIN { printf "%.2f", x / y }')
+	printf '%d %s %s\n' "$c" "${tps[$c]}" "$ratio" >>"$RUN/throughput.dat"
+	say "$(printf '%10d  %8s  %9sx  %8d' "$c" "${tps[$c]}" "$ratio" "${reqs[$c]}")"
+done
+say "# ratios to ${base} tokens/s: the mean of $first session(s) at the start (${tps[$first]}) and again at the end ($again)"
 r8=$(awk '$1 == 8 { print $3 }' "$RUN/throughput.dat")
 [ -n "$r8" ] && say "# 8 sessions: ${r8}x one session (target >= 4x)"
 
