@@ -60,6 +60,26 @@ fill_random(float *x, int64_t n)
 	}
 }
 
+/*
+ * count rows of n random values (fill_random), quantized to type with the
+ * kernels selected now, in a new buffer of count * llm_row_bytes(type, n).
+ */
+static uint8_t *
+random_rows(uint32_t type, int64_t n, int count)
+{
+	size_t		rb = llm_row_bytes(type, n);
+	float	   *xf = malloc(n * sizeof(float));
+	uint8_t    *out = malloc(count * rb);
+
+	for (int r = 0; r < count; r++)
+	{
+		fill_random(xf, n);
+		llm_quantize_row(type, xf, out + r * rb, n);
+	}
+	free(xf);
+	return out;
+}
+
 static const uint32_t all_types[] = {
 	LLM_F32, LLM_F16, LLM_BF16, LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_Q6_K, LLM_Q8_K
 };
@@ -816,13 +836,11 @@ test_matmul_reuse(void)
 						at = llm_dot_type(wt);
 			int			nt = nts[k];
 			int64_t		n = 512;
-			size_t		wrb = llm_row_bytes(wt, n),
-						arb = llm_row_bytes(at, n);
-			float	   *xf = malloc(n * sizeof(float));
-			uint8_t    *W = malloc(rows * wrb),
-					   *A = malloc(nt * arb),
+			size_t		arb = llm_row_bytes(at, n);
+			uint8_t    *W,
+					   *A,
 					   *A2 = malloc(nt * arb),
-					   *B = malloc(nt * arb);
+					   *B;
 			float	   *y0 = malloc(rows * nt * sizeof(float)),
 					   *y1 = malloc(rows * nt * sizeof(float)),
 					   *y2 = malloc(rows * nt * sizeof(float));
@@ -830,18 +848,9 @@ test_matmul_reuse(void)
 			int			same = 1;
 
 			quant_init(LLM_ISA_SCALAR);
-			for (int r = 0; r < rows; r++)
-			{
-				fill_random(xf, n);
-				llm_quantize_row(wt, xf, W + r * wrb, n);
-			}
-			for (int t = 0; t < nt; t++)
-			{
-				fill_random(xf, n);
-				llm_quantize_row(at, xf, A + t * arb, n);
-				fill_random(xf, n);
-				llm_quantize_row(at, xf, B + t * arb, n);
-			}
+			W = random_rows(wt, n, rows);
+			A = random_rows(at, n, nt);
+			B = random_rows(at, n, nt);
 			quant_init(quant_cpu_isa());
 			for (int change = 0; change < 2; change++)
 			{
@@ -865,7 +874,6 @@ test_matmul_reuse(void)
 			}
 			CHECKF(same, "%s nt=%d: reused activations give another answer",
 				   llm_dtype_name(wt), nt);
-			free(xf);
 			free(W);
 			free(A);
 			free(A2);
@@ -904,25 +912,15 @@ test_matmul_batch_invariance(void)
 		uint32_t	wt = wtypes[ti],
 					at = llm_dot_type(wt);
 		int64_t		n = 512;
-		size_t		wrb = llm_row_bytes(wt, n),
-					arb = llm_row_bytes(at, n);
-		float	   *xf = malloc(n * sizeof(float));
-		uint8_t    *W = malloc(rows * wrb),
-				   *A = malloc(ntmax * arb);
+		size_t		arb = llm_row_bytes(at, n);
+		uint8_t    *W,
+				   *A;
 		float	   *ref = malloc(rows * ntmax * sizeof(float)),
 				   *y = malloc(rows * ntmax * sizeof(float));
 
 		quant_init(LLM_ISA_SCALAR);
-		for (int r = 0; r < rows; r++)
-		{
-			fill_random(xf, n);
-			llm_quantize_row(wt, xf, W + r * wrb, n);
-		}
-		for (int t = 0; t < ntmax; t++)
-		{
-			fill_random(xf, n);
-			llm_quantize_row(at, xf, A + t * arb, n);
-		}
+		W = random_rows(wt, n, rows);
+		A = random_rows(at, n, ntmax);
 		for (int level = 1; level <= (int) quant_cpu_isa(); level++)
 		{
 			int			bad = 0;
@@ -940,7 +938,6 @@ test_matmul_batch_invariance(void)
 			CHECKF(bad == 0, "%s %s: %d token rows depend on the batch",
 				   quant_isa_name(level), llm_dtype_name(wt), bad);
 		}
-		free(xf);
 		free(W);
 		free(A);
 		free(ref);
@@ -977,25 +974,15 @@ test_matmul_float_panels(void)
 			uint32_t	wt = wtypes[ti],
 						at = llm_dot_type(wt);
 			int64_t		n = ns[ni];
-			size_t		wrb = llm_row_bytes(wt, n),
-						arb = llm_row_bytes(at, n);
-			float	   *xf = malloc(n * sizeof(float));
-			uint8_t    *W = malloc(rows * wrb),
-					   *A = malloc(ntmax * arb);
+			size_t		arb = llm_row_bytes(at, n);
+			uint8_t    *W,
+					   *A;
 			float	   *ref = malloc(rows * ntmax * sizeof(float)),
 					   *y = malloc(rows * ntmax * sizeof(float));
 
 			quant_init(LLM_ISA_SCALAR);
-			for (int r = 0; r < rows; r++)
-			{
-				fill_random(xf, n);
-				llm_quantize_row(wt, xf, W + r * wrb, n);
-			}
-			for (int t = 0; t < ntmax; t++)
-			{
-				fill_random(xf, n);
-				llm_quantize_row(at, xf, A + t * arb, n);
-			}
+			W = random_rows(wt, n, rows);
+			A = random_rows(at, n, ntmax);
 			for (int level = 1; level <= (int) quant_cpu_isa(); level++)
 			{
 				int			bad = 0;
@@ -1022,7 +1009,6 @@ test_matmul_float_panels(void)
 				CHECKF(bad == 0, "%s %s n=%lld: %d token rows differ from the token alone",
 					   quant_isa_name(level), llm_dtype_name(wt), (long long) n, bad);
 			}
-			free(xf);
 			free(W);
 			free(A);
 			free(ref);
@@ -1196,26 +1182,14 @@ test_threads(void)
 	{
 		uint32_t	wt = wtypes[ti],
 					at = llm_dot_type(wt);
-		size_t		wrb = llm_row_bytes(wt, n),
-					arb = llm_row_bytes(at, n);
-		float	   *xf = malloc(n * sizeof(float));
-		uint8_t    *W = malloc(rows * wrb),
-				   *A = malloc(nt * arb);
+		size_t		arb = llm_row_bytes(at, n);
+		uint8_t    *W = random_rows(wt, n, rows),
+				   *A = random_rows(at, n, nt);
 		float	   *ref = malloc(rows * nt * sizeof(float));
 		mt_job		jobs[NTH];
 		pthread_t	th[NTH];
 		int			bad = 0;
 
-		for (int r = 0; r < rows; r++)
-		{
-			fill_random(xf, n);
-			llm_quantize_row(wt, xf, W + r * wrb, n);
-		}
-		for (int t = 0; t < nt; t++)
-		{
-			fill_random(xf, n);
-			llm_quantize_row(at, xf, A + t * arb, n);
-		}
 		llm_matmul_rows(wt, n, W, A, arb, nt, ref, rows, 0, rows);
 		for (int k = 0; k < NTH; k++)
 		{
@@ -1231,7 +1205,6 @@ test_threads(void)
 		}
 		CHECKF(bad == 0, "%s: %d threads got results different from one thread",
 			   llm_dtype_name(wt), bad);
-		free(xf);
 		free(W);
 		free(A);
 		free(ref);
