@@ -361,7 +361,7 @@ typedef struct mm_job
 static bool
 mm_take(mm_job *j, int *i, int64_t *r0, int64_t *r1)
 {
-	int64_t		cur = atomic_load_explicit(&j->next, memory_order_relaxed);
+	long long	cur = atomic_load_explicit(&j->next, memory_order_relaxed);
 
 	for (;;)
 	{

@@ -69,17 +69,6 @@ h2f(uint16_t h)
 	return _cvtsh_ss(h);
 }
 
-/* Sum of the 8 lanes. */
-static AI float
-hsum8(__m256 v)
-{
-	__m128		s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-
-	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-	s = _mm_add_ss(s, _mm_movehdup_ps(s));
-	return _mm_cvtss_f32(s);
-}
-
 /* ---- float weights ------------------------------------------------------ */
 
 enum
@@ -897,7 +886,11 @@ q4_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 			const quant_block_q4_K *wb = (const quant_block_q4_K *) (w + i * ws) + b;
 			__m512i		q01 = _mm512_loadu_si512(wb->qs);
 			__m512i		q23 = _mm512_loadu_si512(wb->qs + 64);
-			__m512i		yi = _mm512_shuffle_i32x4(y, y, i * 0x55);
+			/* lane i of y in all four (an index vector: clang needs a constant for vshufi32x4) */
+			__m512i		yi = _mm512_permutexvar_epi32(_mm512_add_epi32(_mm512_set1_epi32(4 * i),
+																		_mm512_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3,
+																						  0, 1, 2, 3, 0, 1, 2, 3)),
+													  y);
 			__m512i		p01,
 						p23,
 						isum;
