@@ -6,8 +6,9 @@
  *   1. plan: running sequences in arrival order, decoding ones first (one
  *      row each), then prefilling ones (a chunk each), then waiting ones are
  *      admitted — all within max_batch_tokens rows; a prefill chunk that
- *      would end the step just past a multiple of the kernels' row group
- *      (16 tokens for AMX tiles) stops at the multiple (trim_chunk);
+ *      would end a step with decode rows just past a multiple of the
+ *      kernels' row group (16 tokens for AMX tiles) stops at the multiple
+ *      (trim_chunk);
  *   2. pages: each planned chunk gets its KV pages (llm_bt_prepare_write).
  *      When the pool is full, the newest running sequence is preempted: its
  *      pages are released (full ones stay in the prefix cache) and it goes
@@ -645,20 +646,22 @@ fit_rows(llm_engine *e, seq *s, int budget)
 }
 
 /*
- * Rows of a prefill chunk given `used` rows already in the step: trimmed
- * so the step ends on a multiple of the row group when it would end at most
- * half a group past one (the rest waits for the next step, which costs one
- * step of delay for that chunk instead of a mostly padded group for all).
- * Steps of at most one group, and chunks that would lose every row, are
- * left alone.
+ * Rows of a prefill chunk given `used` rows already in the step, of which
+ * `decoding` are decode rows: trimmed so the step ends on a multiple of the
+ * row group when it would end at most half a group past one.  The rest
+ * rides in the next step, which the decoding sequences need anyway (one
+ * step of delay for that chunk instead of a mostly padded group for all);
+ * without decode rows it would be a step of its own, which costs more than
+ * the padding, so nothing is trimmed.  Steps of at most one group, and
+ * chunks that would lose every row, are left alone too.
  */
 static int
-trim_chunk(const llm_engine *e, int used, int rows)
+trim_chunk(const llm_engine *e, int used, int decoding, int rows)
 {
 	int			g = e->row_group,
 				over = (used + rows) % g;
 
-	if (g > 1 && used + rows > g && over > 0 && over <= g / 2 && over < rows)
+	if (g > 1 && decoding > 0 && used + rows > g && over > 0 && over <= g / 2 && over < rows)
 		return rows - over;
 	return rows;
 }
@@ -691,6 +694,7 @@ plan_step(llm_engine *e)
 	seq		  **cand = malloc(sizeof(seq *) * e->cfg.max_seqs);
 	int			budget = e->cfg.max_batch_tokens;
 	int			n_plan = 0;
+	int			decoding = 0;
 	int			n;
 
 	if (cand == NULL)
@@ -710,12 +714,13 @@ plan_step(llm_engine *e)
 			if ((rows = fit_rows(e, s, budget)) <= 0)
 				continue;
 			if (pass == 1)
-				rows = trim_chunk(e, e->cfg.max_batch_tokens - budget, rows);
+				rows = trim_chunk(e, e->cfg.max_batch_tokens - budget, decoding, rows);
 			if (!reserve_pages(e, s, rows, &n_plan))
 				continue;
 			e->plan[n_plan] = s;
 			e->plan_rows[n_plan++] = rows;
 			budget -= rows;
+			decoding += pass == 0;
 		}
 	}
 	/* pass 3: admit waiting sequences in arrival order */
@@ -743,7 +748,7 @@ admitted:
 		s->state = LLM_SEQ_RUNNING;
 		if ((rows = fit_rows(e, s, budget)) <= 0)
 			continue;
-		rows = trim_chunk(e, e->cfg.max_batch_tokens - budget, rows);
+		rows = trim_chunk(e, e->cfg.max_batch_tokens - budget, decoding, rows);
 		if (!reserve_pages(e, s, rows, &n_plan))
 		{
 			if (s->state == LLM_SEQ_FAILED)

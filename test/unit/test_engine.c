@@ -696,9 +696,10 @@ test_samples_cow(void)
 }
 
 /*
- * A prefill chunk that would end a step just past a multiple of the row
- * group is trimmed to end on it (the rest goes into the next step), and
- * the sequence's tokens do not change.
+ * A prefill chunk that would end a step with decode rows just past a
+ * multiple of the row group is trimmed to end on it (the rest goes into
+ * the next step), a lone prompt is not, and the sequence's tokens do not
+ * change.
  */
 static void
 check_row_group(int group, int want_first, int want_second)
@@ -726,6 +727,20 @@ check_row_group(int group, int want_first, int want_second)
 	if (e == NULL)
 		return;
 	CHECK(generate(e, prompt, 10, 12, alone) == 12);
+	/* alone, an 18-token prompt is not cut (its rest would be a step of its own) */
+	{
+		int32_t		long_prompt[18];
+		int32_t		out[2];
+
+		for (int i = 0; i < 18; i++)
+			long_prompt[i] = i == 0 ? 1 : 200 + 3 * i;
+		CHECK(llm_seq_add(e, long_prompt, 18, &q, &id, &err) == LLM_OK);
+		CHECK(llm_engine_step(e, &n, &err) == LLM_OK);
+		CHECKF(n == 18, "row group %d: a lone prompt's step has %d rows, want 18", group, n);
+		CHECK(run_all(e));
+		CHECK(llm_seq_take(e, id, out, 2) == 2);
+		llm_seq_remove(e, id);
+	}
 	for (int i = 0; i < 8; i++)
 	{
 		int32_t		two[2] = {1, 400 + i};
