@@ -281,6 +281,50 @@ bench_pass(uint32_t wt, int64_t n, const uint8_t *buf, size_t mbytes, size_t nco
 }
 
 /*
+ * One row per level from lo to top of a prefill or batch table: GMAC/s of
+ * wt at rows x n for each token count, over copies of the weights filling
+ * total bytes of buf.  Skips shapes the type cannot have (K-quants need n
+ * a multiple of 256).
+ */
+static void
+bench_shape(uint32_t wt, int64_t rows, int64_t n, const int *nts, size_t nnts, int lo,
+			llm_isa top, uint8_t *buf, size_t total, const float *wf, const float *af,
+			float *y, double secs)
+{
+	uint32_t	at = llm_dot_type(wt);
+	size_t		arb = llm_row_bytes(at, n);
+	uint8_t    *A;
+	size_t		mbytes,
+				ncopies,
+				c = 0;
+	char		shape[32];
+
+	if ((wt == LLM_Q4_K || wt == LLM_Q6_K) && n % 256 != 0)
+		return;
+	A = malloc(MAX_NT * arb);
+	quant_init(top);
+	ncopies = fill_copies_in(buf, total, wt, rows, n, wf, &mbytes);
+	for (int t = 0; t < MAX_NT; t++)
+		llm_quantize_row(at, af + (size_t) t * n, A + t * arb, n);
+	snprintf(shape, sizeof(shape), "%lldx%lld", (long long) rows, (long long) n);
+	for (int l = lo; l <= (int) top; l++)
+	{
+		quant_init((llm_isa) l);
+		printf("%-6s %-7s %-10s", llm_dtype_name(wt), quant_isa_name((llm_isa) l), shape);
+		for (size_t k = 0; k < nnts; k++)
+		{
+			double		pps = bench_pass(wt, n, buf, mbytes, ncopies, &c, A, arb,
+										 nts[k], y, rows, secs / 2);
+
+			printf(" %9.1f", pps * rows * n * nts[k] / 1e9);
+			fflush(stdout);
+		}
+		printf("\n");
+	}
+	free(A);
+}
+
+/*
  * The prefill table: GMAC/s of the AMX types at 16 .. 256 tokens per call,
  * three weight shapes, levels from AVX-512 up.
  */
@@ -305,7 +349,6 @@ bench_prefill(const char *only, uint8_t *buf, const float *wf, const float *af,
 	for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++)
 	{
 		uint32_t	wt = types[ti];
-		uint32_t	at = llm_dot_type(wt);
 		int			fl = wt == LLM_F32 || wt == LLM_F16 || wt == LLM_BF16;
 		const int64_t (*shapes)[2] = fl ? fshapes : qshapes;
 		const int  *nts = fl ? fnts : qnts;
@@ -322,37 +365,8 @@ bench_prefill(const char *only, uint8_t *buf, const float *wf, const float *af,
 			printf("\n");
 		}
 		for (size_t si = 0; si < 3; si++)
-		{
-			int64_t		rows = shapes[si][0],
-						n = shapes[si][1];
-			size_t		arb = llm_row_bytes(at, n);
-			uint8_t    *A = malloc(MAX_NT * arb);
-			size_t		mbytes,
-						ncopies,
-						c = 0;
-			char		shape[32];
-
-			quant_init(top);
-			ncopies = fill_copies(buf, wt, rows, n, wf, &mbytes);
-			for (int t = 0; t < MAX_NT; t++)
-				llm_quantize_row(at, af + (size_t) t * n, A + t * arb, n);
-			snprintf(shape, sizeof(shape), "%lldx%lld", (long long) rows, (long long) n);
-			for (int l = lo; l <= (int) top; l++)
-			{
-				quant_init((llm_isa) l);
-				printf("%-6s %-7s %-10s", llm_dtype_name(wt), quant_isa_name((llm_isa) l), shape);
-				for (size_t k = 0; k < nnts; k++)
-				{
-					double		pps = bench_pass(wt, n, buf, mbytes, ncopies, &c, A, arb,
-												 nts[k], y, rows, secs / 2);
-
-					printf(" %9.1f", pps * rows * n * nts[k] / 1e9);
-					fflush(stdout);
-				}
-				printf("\n");
-			}
-			free(A);
-		}
+			bench_shape(wt, shapes[si][0], shapes[si][1], nts, nnts, lo, top, buf, TOTAL_BYTES,
+						wf, af, y, secs);
 	}
 }
 
@@ -382,47 +396,12 @@ bench_batch(const char *only, uint8_t *buf, const float *wf, const float *af,
 	for (size_t ti = 0; ti < sizeof(types) / sizeof(types[0]); ti++)
 	{
 		uint32_t	wt = types[ti];
-		uint32_t	at = llm_dot_type(wt);
 
 		if (only != NULL && strcmp(only, llm_dtype_name(wt)) != 0)
 			continue;
 		for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++)
-		{
-			int64_t		rows = shapes[si][0],
-						n = shapes[si][1];
-			size_t		arb = llm_row_bytes(at, n);
-			uint8_t    *A = malloc(MAX_NT * arb);
-			size_t		mbytes,
-						ncopies,
-						c = 0;
-			char		shape[32];
-
-			if ((wt == LLM_Q4_K || wt == LLM_Q6_K) && n % 256 != 0)
-			{
-				free(A);
-				continue;
-			}
-			quant_init(top);
-			ncopies = fill_copies_in(buf, BATCH_BYTES, wt, rows, n, wf, &mbytes);
-			for (int t = 0; t < MAX_NT; t++)
-				llm_quantize_row(at, af + (size_t) t * n, A + t * arb, n);
-			snprintf(shape, sizeof(shape), "%lldx%lld", (long long) rows, (long long) n);
-			for (int l = lo; l <= (int) top; l++)
-			{
-				quant_init((llm_isa) l);
-				printf("%-6s %-7s %-10s", llm_dtype_name(wt), quant_isa_name((llm_isa) l), shape);
-				for (size_t k = 0; k < sizeof(nts) / sizeof(nts[0]); k++)
-				{
-					double		pps = bench_pass(wt, n, buf, mbytes, ncopies, &c, A, arb,
-												 nts[k], y, rows, secs / 2);
-
-					printf(" %9.1f", pps * rows * n * nts[k] / 1e9);
-					fflush(stdout);
-				}
-				printf("\n");
-			}
-			free(A);
-		}
+			bench_shape(wt, shapes[si][0], shapes[si][1], nts, sizeof(nts) / sizeof(nts[0]), lo,
+						top, buf, BATCH_BYTES, wf, af, y, secs);
 	}
 }
 
