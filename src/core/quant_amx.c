@@ -752,28 +752,23 @@ quant_amx_decode_q6_K(int64_t nsuper, const uint8_t *w0, size_t ws, float *rs,
 static AI void
 quant_amx_issue_q6_K(const int8_t *a, const int8_t *bsrc, int32_t *cdst)
 {
+/* quarter k: activations into tile TB, high and low parts into TH, TL */
+#define QUANT_AMX_Q6_K_QUARTER(k, TB, TH, TL) \
+	do { \
+		_tile_loadd(TB, bsrc + 1024 * (k), 64); \
+		_tile_loadd(TH, a + 2048 * (k), 64); \
+		_tile_loadd(TL, a + 2048 * (k) + 1024, 64); \
+		_tile_dpbssd(0, TH, TB); \
+		_tile_dpbssd(1, TL, TB); \
+	} while (0)
+
 	_tile_zero(0);
 	_tile_zero(1);
-	_tile_loadd(2, bsrc, 64);
-	_tile_loadd(3, a, 64);
-	_tile_loadd(4, a + 1024, 64);
-	_tile_dpbssd(0, 3, 2);
-	_tile_dpbssd(1, 4, 2);
-	_tile_loadd(5, bsrc + 1024, 64);
-	_tile_loadd(6, a + 2048, 64);
-	_tile_loadd(7, a + 3072, 64);
-	_tile_dpbssd(0, 6, 5);
-	_tile_dpbssd(1, 7, 5);
-	_tile_loadd(2, bsrc + 2048, 64);
-	_tile_loadd(3, a + 4096, 64);
-	_tile_loadd(4, a + 5120, 64);
-	_tile_dpbssd(0, 3, 2);
-	_tile_dpbssd(1, 4, 2);
-	_tile_loadd(5, bsrc + 3072, 64);
-	_tile_loadd(6, a + 6144, 64);
-	_tile_loadd(7, a + 7168, 64);
-	_tile_dpbssd(0, 6, 5);
-	_tile_dpbssd(1, 7, 5);
+	QUANT_AMX_Q6_K_QUARTER(0, 2, 3, 4);
+	QUANT_AMX_Q6_K_QUARTER(1, 5, 6, 7);
+	QUANT_AMX_Q6_K_QUARTER(2, 2, 3, 4);
+	QUANT_AMX_Q6_K_QUARTER(3, 5, 6, 7);
+#undef QUANT_AMX_Q6_K_QUARTER
 	_tile_stored(0, cdst, 64);
 	_tile_stored(1, cdst + 256, 64);
 }
