@@ -497,26 +497,21 @@ bench_generate(llm_engine *e, const int32_t *toks, int nseq, int n_predict)
 	sp.stop_at_eog = false;
 	for (int s = 0; s < nseq; s++)
 		if (llm_seq_add(e, toks + s, 1, &sp, &ids[s], &err) != LLM_OK)
-		{
-			fprintf(stderr, "llm-cli: %s\n", err.msg);
-			return -1;
-		}
+			goto fail;
 	if (llm_engine_step(e, &n, &err) != LLM_OK)
-	{
-		fprintf(stderr, "llm-cli: %s\n", err.msg);
-		return -1;
-	}
+		goto fail;
 	t0 = now_s();
 	while (llm_engine_busy(e))
 		if (llm_engine_step(e, &n, &err) != LLM_OK)
-		{
-			fprintf(stderr, "llm-cli: %s\n", err.msg);
-			return -1;
-		}
+			goto fail;
 	t0 = now_s() - t0;
 	for (int s = 0; s < nseq; s++)
 		llm_seq_remove(e, ids[s]);
 	return (double) nseq * (n_predict - 1) / t0;
+
+fail:
+	fprintf(stderr, "llm-cli: %s\n", err.msg);
+	return -1;
 }
 
 /* Parse a comma-separated list of positive integers into v (at most max). */
@@ -540,6 +535,15 @@ parse_list(const char *list, int *v, int max, int limit)
 	}
 	free(copy);
 	return n;
+}
+
+/* One row of the bench table. */
+static void
+bench_row(const llm_model_info *info, const options *o, int threads, const char *test,
+		  double tokens_per_s)
+{
+	printf("| %s | %s | %s | %d | %s | %.2f |\n", info->name, quant_isa_name(quant_active_isa()),
+		   o->blas ? llm_blas_core() : "off", threads, test, tokens_per_s);
 }
 
 /*
@@ -578,6 +582,7 @@ cmd_bench(const options *o)
 		int			n_toks = o->n_prompt_bench > max_seqs ? o->n_prompt_bench : max_seqs;
 		double		pp[32],
 					tg[16][32];
+		char		test[32];
 		int			reps = o->reps < 1 ? 1 : (o->reps > 32 ? 32 : o->reps);
 		llm_error	err;
 
@@ -613,20 +618,17 @@ cmd_bench(const options *o)
 					return 1;
 		}
 		if (o->n_prompt_bench > 0)
-			printf("| %s | %s | %s | %d | pp%d | %.2f |\n", info->name,
-				   quant_isa_name(quant_active_isa()), o->blas ? llm_blas_core() : "off",
-				   threads[ti], o->n_prompt_bench, median(pp, reps));
+		{
+			snprintf(test, sizeof(test), "pp%d", o->n_prompt_bench);
+			bench_row(info, o, threads[ti], test, median(pp, reps));
+		}
 		for (int si = 0; si < n_seqs && o->n_predict > 0; si++)
 		{
-			char		test[32];
-
 			if (seqs[si] == 1)
 				snprintf(test, sizeof(test), "tg%d", o->n_predict);
 			else
 				snprintf(test, sizeof(test), "tg%d x%d", o->n_predict, seqs[si]);
-			printf("| %s | %s | %s | %d | %s | %.2f |\n", info->name,
-				   quant_isa_name(quant_active_isa()), o->blas ? llm_blas_core() : "off",
-				   threads[ti], test, median(tg[si], reps));
+			bench_row(info, o, threads[ti], test, median(tg[si], reps));
 		}
 		fflush(stdout);
 		free(toks);
