@@ -89,22 +89,6 @@ struct llm_engine
 	int		   *plan_rows;		/* (max_seqs) */
 };
 
-/*
- * Tokens the kernels of this model's matrices take together: the AMX tiles
- * of the quantized types go 16 tokens at a time; the other kernels' cost
- * grows token by token.
- */
-static int
-kernel_row_group(const llm_model *m)
-{
-	uint32_t	t = m->hp.n_layer > 0 ? m->layers[0].w_gate.type : LLM_F32;
-
-	if (quant_active_isa() == LLM_ISA_AMX &&
-		(t == LLM_Q8_0 || t == LLM_Q4_0 || t == LLM_Q4_K || t == LLM_Q6_K))
-		return 16;
-	return 1;
-}
-
 llm_engine_config
 llm_engine_config_default(void)
 {
@@ -199,7 +183,8 @@ llm_engine_open(const llm_engine_config *cfg, llm_engine **out, llm_error *err)
 		goto fail;
 	fill_info(e);
 	e->n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : e->model->hp.n_ctx_train;
-	e->row_group = cfg->row_group > 0 ? cfg->row_group : kernel_row_group(e->model);
+	e->row_group = cfg->row_group > 0 ? cfg->row_group :
+		e->model->hp.n_layer > 0 ? llm_matmul_token_group(e->model->layers[0].w_gate.type) : 1;
 
 	page_bytes = llm_fwd_page_bytes(e->model, cfg->kv_block_size, cfg->kv_type);
 	if (cfg->kv_mem == NULL)

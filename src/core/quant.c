@@ -968,7 +968,8 @@ QUANT_SCALAR_MATMUL(quant_q8_K_matmul, quant_q8_K_dot)
 static void
 quant_scalar_kernels(quant_kernels *k)
 {
-#define SET(T, p) k[T] = (quant_kernels) {p##_quantize, p##_dequantize, p##_dot, p##_matmul}
+#define SET(T, p) k[T] = (quant_kernels) {.quantize = p##_quantize, .dequantize = p##_dequantize, \
+	.dot = p##_dot, .matmul = p##_matmul, .token_group = 1}
 	SET(LLM_F32, quant_f32);
 	SET(LLM_F16, quant_f16);
 	SET(LLM_BF16, quant_bf16);
@@ -1195,6 +1196,14 @@ llm_vec_dot(uint32_t wtype, int64_t n, float *s, const void *w_row,
 		quant_kernels_get()[wtype].dot(n, s, w_row, a_row);
 	else
 		*s = 0.0f;
+}
+
+int
+llm_matmul_token_group(uint32_t wtype)
+{
+	int			g = wtype < QUANT_NTYPES ? quant_kernels_get()[wtype].token_group : 0;
+
+	return g > 0 ? g : 1;
 }
 
 /* y[t * ldy + r] = dot(W row r, A row t), r in [r0, r1), t in [0, nt). */

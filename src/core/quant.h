@@ -97,4 +97,11 @@ void		llm_matmul_rows(uint32_t wtype, int64_t n, const void *W,
 							const void *A, size_t a_stride, int nt,
 							float *y, int64_t ldy, int64_t r0, int64_t r1);
 
+/*
+ * Tokens the selected matmul kernel of wtype takes together (16 for the
+ * AMX tiles: a call of 17 tokens costs about one of 32), 1 when its cost
+ * grows token by token.
+ */
+int			llm_matmul_token_group(uint32_t wtype);
+
 #endif							/* LLM_CORE_QUANT_H */

@@ -998,4 +998,6 @@ quant_amx_kernels(quant_kernels *k)
 	k[LLM_Q4_0].matmul = quant_amx_q4_0_matmul;
 	k[LLM_Q4_K].matmul = quant_amx_q4_K_matmul;
 	k[LLM_Q6_K].matmul = quant_amx_q6_K_matmul;
+	k[LLM_Q8_0].token_group = k[LLM_Q4_0].token_group = 16;
+	k[LLM_Q4_K].token_group = k[LLM_Q6_K].token_group = 16;
 }

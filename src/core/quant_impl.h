@@ -36,6 +36,7 @@ typedef struct quant_kernels
 	quant_dequantize_fn dequantize;
 	quant_dot_fn dot;
 	quant_matmul_fn matmul;
+	int			token_group;	/* see llm_matmul_token_group; 0 = 1 */
 } quant_kernels;
 
 /* ggml block layouts (little-endian, no padding). */

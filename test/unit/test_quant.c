@@ -1017,6 +1017,28 @@ test_matmul_float_panels(void)
 	quant_init(LLM_ISA_AMX);
 }
 
+/* Token groups: 16 for the AMX kernels' types on that level, else 1. */
+static void
+test_token_group(void)
+{
+	static const uint32_t types[] = {LLM_F32, LLM_F16, LLM_BF16, LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_Q6_K};
+
+	for (int level = 0; level <= (int) quant_cpu_isa(); level++)
+	{
+		quant_init((llm_isa) level);
+		for (int i = 0; i < 7; i++)
+		{
+			bool		amx = level == LLM_ISA_AMX && i >= 3;
+
+			CHECKF(llm_matmul_token_group(types[i]) == (amx ? 16 : 1), "%s %s: token group %d",
+				   quant_isa_name((llm_isa) level), llm_dtype_name(types[i]),
+				   llm_matmul_token_group(types[i]));
+		}
+	}
+	CHECK(llm_matmul_token_group(12345) == 1);
+	quant_init(LLM_ISA_AMX);
+}
+
 /* Activations of extreme magnitude (incl. an all-zero row) stay exact. */
 static void
 test_matmul_extremes(void)
@@ -1339,6 +1361,7 @@ main(void)
 	RUN(test_matmul_float_panels);
 	RUN(test_matmul_reuse);
 	RUN(test_matmul_extremes);
+	RUN(test_token_group);
 	RUN(test_matmul_q4_K_extremes);
 	RUN(test_threads);
 	RUN(test_gguf_q8_0);
