@@ -789,6 +789,19 @@ add_row(float *x, const float *y, int64_t n)
 		x[i] += y[i];
 }
 
+/* Row t of the residual stream (plus xo's row t if add), normalized by w into xb. */
+static void
+residual_norm(const layer_ctx *c, int t, const float *w, bool add)
+{
+	llm_fwd    *f = c->f;
+	int64_t		dim = f->m->hp.n_embd;
+	float	   *x = f->x + (size_t) t * dim;
+
+	if (add)
+		add_row(x, f->xo + (size_t) t * dim, dim);
+	rmsnorm(f->xb + (size_t) t * fwd_wide(f), x, w, dim, f->m->hp.norm_eps);
+}
+
 /*
  * Input row t of the query, key and value products: the residual stream
  * (plus the previous layer's last product), normalized.
@@ -796,25 +809,14 @@ add_row(float *x, const float *y, int64_t n)
 static void
 prep_attn_in(const layer_ctx *c, int t, int ith)
 {
-	llm_fwd    *f = c->f;
-	int64_t		dim = f->m->hp.n_embd;
-	float	   *x = f->x + (size_t) t * dim;
-
-	if (c->layer > 0)
-		add_row(x, f->xo + (size_t) t * dim, dim);
-	rmsnorm(f->xb + (size_t) t * fwd_wide(f), x, c->L->attn_norm, dim, f->m->hp.norm_eps);
+	residual_norm(c, t, c->L->attn_norm, c->layer > 0);
 }
 
 /* Input row t of the gate and up products: plus attention's output, normalized. */
 static void
 prep_ffn_in(const layer_ctx *c, int t, int ith)
 {
-	llm_fwd    *f = c->f;
-	int64_t		dim = f->m->hp.n_embd;
-	float	   *x = f->x + (size_t) t * dim;
-
-	add_row(x, f->xo + (size_t) t * dim, dim);
-	rmsnorm(f->xb + (size_t) t * fwd_wide(f), x, c->L->ffn_norm, dim, f->m->hp.norm_eps);
+	residual_norm(c, t, c->L->ffn_norm, true);
 }
 
 /* Input row t of the down product: silu(gate) * up. */
