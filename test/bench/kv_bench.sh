@@ -9,9 +9,10 @@
 #      fixed max_tokens, greedy), as the ratio to one session (target: 8
 #      sessions >= 4x one; one session is measured first and again last,
 #      and the ratios are to the mean of the two, since the shared
-#      machine's speed drifts over minutes); beside it the engine alone (llm-cli bench -s N:
-#      N sequences decoding together, no SQL, no prompts), so the SQL
-#      path's share shows; plotted to docs/throughput.png with gnuplot;
+#      machine's speed drifts over minutes); beside it the engine alone
+#      (llm-cli bench -s N: N sequences decoding together, no SQL, no
+#      prompts), so the SQL path's share shows; plotted to
+#      docs/throughput.png with gnuplot;
 #   2. KV memory waste under a mixed-length workload (prompts of about 64
 #      to 400 tokens, 32 to 192 new tokens, 12 sessions): llm_kv_cache's
 #      internal_fragmentation_percent sampled every 0.2 s (target < 4%),
@@ -188,10 +189,10 @@ say "# sequences  tokens/s  ratio_to_1"
 awk -F'|' '$6 ~ /tg/ { n = 1; if (split($6, f, "x") > 1) n = f[2] + 0; gsub(/ /, "", $7); print n, $7 }' \
 	"$RUN/engine.md" >"$RUN/engine.raw"
 ebase=$(awk '$1 == 1 { print $2 }' "$RUN/engine.raw")
-while read -r n tps; do
-	ratio=$(awk -v x="$tps" -v y="${ebase:-0}" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "-" }')
-	printf '%d %s %s\n' "$n" "$tps" "$ratio" >>"$RUN/engine.dat"
-	say "$(printf '%11d  %8s  %9sx' "$n" "$tps" "$ratio")"
+while read -r n etps; do
+	ratio=$(awk -v x="$etps" -v y="${ebase:-0}" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "-" }')
+	printf '%d %s %s\n' "$n" "$etps" "$ratio" >>"$RUN/engine.dat"
+	say "$(printf '%11d  %8s  %9sx' "$n" "$etps" "$ratio")"
 done <"$RUN/engine.raw"
 
 if command -v gnuplot >/dev/null; then
