@@ -694,6 +694,16 @@ q8_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
 QUANT_AVX512_TILED_DRIVER(q8_0)
 
 /*
+ * Word indices gathering the quants of a span of four Q4_0 blocks (72
+ * bytes) from its bytes 0-63 (indices 0-31) and 56-71 (32 + 0-7): block k's
+ * 16 bytes, at span byte 18k + 2, go to 128-bit lane k.
+ */
+static const uint16_t q4_0_quant_index[32] __attribute__((aligned(64))) = {
+	1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17,
+	19, 20, 21, 22, 23, 24, 25, 26, 28, 29, 30, 31, 32 + 4, 32 + 5, 32 + 6, 32 + 7
+};
+
+/*
  * Q4_0: four blocks per step.  Their 4 x 16 packed bytes fill one register
  * whose low and high nibbles meet the activations rearranged as
  * [a0 lo | a1 lo | a2 lo | a3 lo] and [a0 hi | ... | a3 hi]; 128-bit lane k
@@ -706,6 +716,11 @@ q4_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
 	const __m512i m4 = _mm512_set1_epi8(0x0F);
 	const __m512i eight = _mm512_set1_epi8(8);
 	const __m512i sidx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+	const __m512i qidx = _mm512_load_si512(q4_0_quant_index);
+	/* word 9k of a span is block k's scale, for lanes 4k .. 4k + 3 */
+	const __m512i didx = _mm512_setr_epi32(0, 0, 9 | 9 << 16, 9 | 9 << 16, 18 | 18 << 16,
+										   18 | 18 << 16, 27 | 27 << 16, 27 | 27 << 16,
+										   0, 0, 0, 0, 0, 0, 0, 0);
 	const int64_t nb = n / 32;
 	__m512		acc[QUANT_AVX512_ROWS][QUANT_AVX512_TOKENS];
 	int64_t		b = 0;
@@ -724,17 +739,16 @@ q4_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
 #pragma GCC unroll 4
 		for (int i = 0; i < nr; i++)
 		{
-			const quant_block_q4_0 *wb = (const quant_block_q4_0 *) (w + i * ws) + b;
-			__m512i		z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *) wb[0].qs));
+			const uint8_t *wb = w + i * ws + b * sizeof(quant_block_q4_0);
+			/* the span's bytes 0-63 and 56-71 (all 16-bit aligned) */
+			__m512i		s0 = _mm512_loadu_si512(wb);
+			__m512i		s1 = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *) (wb + 56)));
+			__m512i		z = _mm512_permutex2var_epi16(s0, qidx, s1);
 
 			quant_prefetch_next_group(wb, ws, 72);
-			z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *) wb[1].qs), 1);
-			z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *) wb[2].qs), 2);
-			z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *) wb[3].qs), 3);
 			lo[i] = _mm512_and_si512(z, m4);
 			hi[i] = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
-			dw[i] = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(
-				h2f_quad(wb[0].d, wb[1].d, wb[2].d, wb[3].d)));
+			dw[i] = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(didx, s0)));
 		}
 #pragma GCC unroll 4
 		for (int t = 0; t < ntk; t++)
