@@ -677,21 +677,15 @@ att_worker(void *arg, int ith, int nth)
 			const uint8_t *k = (const uint8_t *) kv_slot(f, bt, j->layer, 0, p) + head_off;
 			const uint8_t *v = (const uint8_t *) kv_slot(f, bt, j->layer, 1, p) + head_off;
 
+			size_t		off = (size_t) r0 * f->q_dim + (size_t) kvh * group * hd;
+			int			nkr[ATT_ROWS];
+
 			while (pf <= last && pf <= p + ATT_PREFETCH * LLM_ATTN_BLOCK)
 				pf += prefetch_kv_block(f, bt, j->layer, head_off, pf, last);
 			for (int r = r0; r < r1; r++)
-			{
-				int			nkr = b->pos[r] + 1 - p < nk ? b->pos[r] + 1 - p : nk;
-				size_t		off = (size_t) r * f->q_dim + (size_t) kvh * group * hd;
-
-				for (int g = 0; nkr > 0 && g < group; g++)
-				{
-					float	   *mlq = ml + 2 * ((r - r0) * group + g);
-
-					block(f->q + off + (size_t) g * hd, k, v, f->kv_dim, nkr, hd, scale,
-						  &mlq[0], &mlq[1], f->xb2 + off + (size_t) g * hd);
-				}
-			}
+				nkr[r - r0] = b->pos[r] + 1 - p < nk ? b->pos[r] + 1 - p : nk;
+			block(f->q + off, f->q_dim, r1 - r0, group, nkr, k, v, f->kv_dim, hd, scale, ml,
+				  f->xb2 + off);
 			p += nk;
 		}
 		for (int r = r0; r < r1; r++)
