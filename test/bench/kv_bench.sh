@@ -7,11 +7,10 @@
 #   1. throughput: aggregate generated tokens/s with 1, 2, 4, 8, 16
 #      concurrent sessions (pgbench, custom script SELECT llm_generate(...),
 #      fixed max_tokens, greedy), as the ratio to one session (target: 8
-#      sessions >= 4x one; one session is measured first and again last,
-#      and the ratios are to the mean of the two, since the shared
-#      machine's speed drifts over minutes); beside it the engine alone
-#      (llm-cli bench -s N: N sequences decoding together, no SQL, no
-#      prompts), so the SQL path's share shows; plotted to
+#      sessions >= 4x one; the levels are measured in interleaved rounds,
+#      since the shared machine's speed drifts over minutes); beside it the
+#      engine alone (llm-cli bench -s N: N sequences decoding together, no
+#      SQL, no prompts), so the SQL path's share shows; plotted to
 #      docs/throughput.png with gnuplot;
 #   2. KV memory waste under a mixed-length workload (prompts of about 64
 #      to 400 tokens, 32 to 192 new tokens, 12 sessions): llm_kv_cache's
@@ -30,6 +29,7 @@
 #   KV_BENCH_MODEL [build/models/rand-110M-q8_0.gguf, made if absent]
 #   KV_BENCH_THREADS [2]   KV_BENCH_TOKENS [16] (max_tokens, part 1)
 #   KV_BENCH_LEVELS ["1 2 4 8 16"]  KV_BENCH_SECONDS [30] (per level)
+#   KV_BENCH_ROUNDS [3] (part 1: rounds the seconds of a level are split in)
 #   KV_BENCH_MIXED_SECONDS [60]     KV_BENCH_REPS [3] (part 3)
 #   KV_BENCH_PARTS ["1 2 3"] (which measurements to run)
 #   KV_BENCH_KEEP [0] (leave the cluster up)
@@ -49,6 +49,7 @@ THREADS=${KV_BENCH_THREADS:-2}
 TOKENS=${KV_BENCH_TOKENS:-16}
 LEVELS=${KV_BENCH_LEVELS:-1 2 4 8 16}
 SECS=${KV_BENCH_SECONDS:-30}
+ROUNDS=${KV_BENCH_ROUNDS:-3}
 MIXED_SECS=${KV_BENCH_MIXED_SECONDS:-60}
 KV_SIZE=256MB
 PARTS=" ${KV_BENCH_PARTS:-1 2 3} "
@@ -143,37 +144,54 @@ cat >"$RUN/gen.sql" <<EOF
 SELECT llm_generate('Once upon a time ' || :id || ' there was', $TOKENS);
 EOF
 say ""
-say "## 1. throughput: llm_generate(max_tokens => $TOKENS, greedy), ${SECS} s per level"
-say "# sessions  tokens/s  ratio_to_1  requests"
+say "## 1. throughput: llm_generate(max_tokens => $TOKENS, greedy), ${SECS} s per level in $ROUNDS rounds"
+say "# sessions  tokens/s  ratio_to_1  requests  per_round"
 : >"$RUN/throughput.dat"
-# measure C: "tokens/s requests" of C sessions for $SECS seconds
+# measure C SECS: "tokens seconds requests" of C sessions for SECS seconds
 measure()
 {
-	local c=$1 g0 s0 g1 s1 t0 t1
+	local c=$1 secs=$2 g0 s0 g1 s1 t0 t1
 	read -r g0 s0 < <(psql -XAtq -F ' ' -c 'SELECT generated_tokens, requests_served FROM llm_stats')
 	t0=$(date +%s.%N)
-	pgbench -n -c "$c" -j "$(( c < 4 ? c : 4 ))" -T "$SECS" -f "$RUN/gen.sql" postgres \
+	pgbench -n -c "$c" -j "$(( c < 4 ? c : 4 ))" -T "$secs" -f "$RUN/gen.sql" postgres \
 		>"$RUN/pgbench.$c.log" 2>&1 || { tail -n 5 "$RUN/pgbench.$c.log" >&2; }
 	t1=$(date +%s.%N)
 	read -r g1 s1 < <(psql -XAtq -F ' ' -c 'SELECT generated_tokens, requests_served FROM llm_stats')
-	awk -v g=$((g1 - g0)) -v a="$t0" -v b="$t1" -v r=$((s1 - s0)) 'BEGIN { printf "%.1f %d\n", g / (b - a), r }'
+	awk -v g=$((g1 - g0)) -v a="$t0" -v b="$t1" -v r=$((s1 - s0)) 'BEGIN { printf "%d %.3f %d\n", g, b - a, r }'
 }
-# The machine's speed drifts over minutes (it is shared), so the first
-# level (one session) is measured again at the end and the ratios are to
-# the mean of its two runs.
+# The machine's speed drifts by tens of percent over minutes (it is
+# shared), so the levels are measured in interleaved rounds, ascending in
+# odd rounds and descending in even ones (a linear drift then weighs on
+# every level alike): each level's figure is its tokens over its time of
+# all rounds, and each round's own ratios of every level to one session
+# give the spread printed beside it.
 first=${LEVELS%% *}
-declare -A tps reqs
-for c in $LEVELS; do
-	read -r tps[$c] reqs[$c] < <(measure "$c")
+rsecs=$(( SECS / ROUNDS > 5 ? SECS / ROUNDS : 5 ))
+rev=""
+for c in $LEVELS; do rev="$c $rev"; done
+declare -A tok sec reqs round_tps spread
+for r in $(seq 1 "$ROUNDS"); do
+	order=$LEVELS
+	[ $((r % 2)) = 0 ] && order=$rev
+	for c in $order; do
+		read -r g t n < <(measure "$c" "$rsecs")
+		tok[$c]=$(( ${tok[$c]:-0} + g ))
+		sec[$c]=$(awk -v a="${sec[$c]:-0}" -v b="$t" 'BEGIN { print a + b }')
+		reqs[$c]=$(( ${reqs[$c]:-0} + n ))
+		round_tps[$c]=$(awk -v g="$g" -v t="$t" 'BEGIN { print g / t }')
+	done
+	for c in $LEVELS; do
+		spread[$c]+="$(awk -v x="${round_tps[$c]}" -v y="${round_tps[$first]}" 'BEGIN { printf "%.2f", x / y }') "
+	done
 done
-read -r again _ < <(measure "$first")
-base=$(awk -v a="${tps[$first]}" -v b="$again" 'BEGIN { printf "%.1f", (a + b) / 2 }')
+base=$(awk -v g="${tok[$first]}" -v t="${sec[$first]}" 'BEGIN { printf "%.1f", g / t }')
 for c in $LEVELS; do
-	ratio=$(awk -v x="${tps[$c]}" -v y="$base" 'BEGIN { printf "%.2f", x / y }')
-	printf '%d %s %s\n' "$c" "${tps[$c]}" "$ratio" >>"$RUN/throughput.dat"
-	say "$(printf '%10d  %8s  %9sx  %8d' "$c" "${tps[$c]}" "$ratio" "${reqs[$c]}")"
+	tps=$(awk -v g="${tok[$c]}" -v t="${sec[$c]}" 'BEGIN { printf "%.1f", g / t }')
+	ratio=$(awk -v x="$tps" -v y="$base" 'BEGIN { printf "%.2f", x / y }')
+	printf '%d %s %s\n' "$c" "$tps" "$ratio" >>"$RUN/throughput.dat"
+	say "$(printf '%10d  %8s  %9sx  %8d  %s' "$c" "$tps" "$ratio" "${reqs[$c]}" "${spread[$c]}")"
 done
-say "# ratios to ${base} tokens/s: the mean of $first session(s) at the start (${tps[$first]}) and again at the end ($again)"
+say "# $ROUNDS interleaved rounds of ${rsecs} s per level; per_round = that round's tokens/s ÷ its one-session tokens/s"
 r8=$(awk '$1 == 8 { print $3 }' "$RUN/throughput.dat")
 [ -n "$r8" ] && say "# 8 sessions: ${r8}x one session (target >= 4x)"
 
