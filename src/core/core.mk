@@ -110,6 +110,10 @@ bench: core
 $(BUILD)/bench_matmul: test/bench/bench_matmul.c $(CORE_LIB)
 	$(CORE_CC) $(CORE_CFLAGS) $< -o $@ $(CORE_LIB) $(CORE_LDFLAGS) $(CORE_LDLIBS)
 
+# bench_attn (attention block)
+$(BUILD)/bench_attn: test/bench/bench_attn.c $(CORE_LIB)
+	$(CORE_CC) $(CORE_CFLAGS) $< -o $@ $(CORE_LIB) $(CORE_LDFLAGS) $(CORE_LDLIBS)
+
 # bandwidth (benchmarks): the memory read roofline for test/bench/engine_bench.sh
 $(BUILD)/bandwidth: test/bench/bandwidth.c
 	@mkdir -p $(dir $@)

@@ -27,7 +27,7 @@
 # Environment (defaults in brackets):
 #   KV_BENCH_PORT [54350]  KV_BENCH_DIR [/tmp/llm-kvbench-PORT]
 #   KV_BENCH_MODEL [build/models/rand-110M-q8_0.gguf, made if absent]
-#   KV_BENCH_THREADS [2]   KV_BENCH_TOKENS [16] (max_tokens, part 1)
+#   KV_BENCH_THREADS [2]   KV_BENCH_TOKENS [64] (max_tokens, part 1)
 #   KV_BENCH_LEVELS ["1 2 4 8 16"]  KV_BENCH_SECONDS [30] (per level)
 #   KV_BENCH_ROUNDS [3] (part 1: rounds the seconds of a level are split in)
 #   KV_BENCH_MIXED_SECONDS [60]     KV_BENCH_REPS [3] (part 3)
@@ -46,7 +46,7 @@ DATA=$RUN/data
 LLM_MODELS_DIR=${LLM_MODELS_DIR:-$ROOT/../shared/models}
 MODEL=${KV_BENCH_MODEL:-$ROOT/build/models/rand-110M-q8_0.gguf}
 THREADS=${KV_BENCH_THREADS:-2}
-TOKENS=${KV_BENCH_TOKENS:-16}
+TOKENS=${KV_BENCH_TOKENS:-64}
 LEVELS=${KV_BENCH_LEVELS:-1 2 4 8 16}
 SECS=${KV_BENCH_SECONDS:-30}
 ROUNDS=${KV_BENCH_ROUNDS:-3}

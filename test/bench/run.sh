@@ -11,7 +11,8 @@
 # 1.1B models take minutes to generate the first time and about a minute
 # each to bench).
 # Optional:
-#   --kernels (BENCH_KERNELS=1)  build/bench_matmul: kernel GB/s per type/ISA
+#   --kernels (BENCH_KERNELS=1)  build/bench_matmul: kernel GB/s per type/ISA;
+#                                build/bench_attn: attention block per tile
 #   --sql     (BENCH_SQL=1)      test/bench/sql_bench.sh: memory per
 #                                backend, first-call latency, SQL path vs
 #                                llm-cli (needs the extension installed)
@@ -56,8 +57,10 @@ run_all()
 		echo
 		echo "## Kernels (build/bench_matmul)"
 		echo
-		if make --no-print-directory -s "$BUILD/bench_matmul" BUILD="$BUILD" >/dev/null; then
+		if make --no-print-directory -s "$BUILD/bench_matmul" "$BUILD/bench_attn" BUILD="$BUILD" >/dev/null; then
 			"$BUILD/bench_matmul" || rc=1
+			echo
+			"$BUILD/bench_attn" || rc=1
 		else
 			rc=1
 		fi
