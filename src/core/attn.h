@@ -18,9 +18,9 @@
  * of a tile of batch rows that read it (the rows of a prefill chunk, the
  * heads of a GQA group), so that a variant can convert the block once for
  * all of them.  Variants: a scalar reference (attn.c), AVX2 + F16C + FMA
- * (attn_avx2.c) and AVX-512 (attn_avx512.c, head sizes that are multiples
- * of 16; others fall back to the AVX2 code), chosen from quant_active_isa()
- * and tested against the reference.
+ * (attn_avx2.c) and AVX-512 (attn_avx512.c, the Llama-family head sizes;
+ * others fall back to the AVX2 code), chosen from quant_active_isa() and
+ * tested against the reference.
  */
 #ifndef LLM_CORE_ATTN_H
 #define LLM_CORE_ATTN_H

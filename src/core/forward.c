@@ -676,7 +676,6 @@ att_worker(void *arg, int ith, int nth)
 			int			nk = in_page < LLM_ATTN_BLOCK ? in_page : LLM_ATTN_BLOCK;
 			const uint8_t *k = (const uint8_t *) kv_slot(f, bt, j->layer, 0, p) + head_off;
 			const uint8_t *v = (const uint8_t *) kv_slot(f, bt, j->layer, 1, p) + head_off;
-
 			size_t		off = (size_t) r0 * f->q_dim + (size_t) kvh * group * hd;
 			int			nkr[ATT_ROWS];
 
