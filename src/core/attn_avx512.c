@@ -154,7 +154,7 @@ query_hd(const float *q, const uint8_t *k, const uint8_t *v, size_t step, int nk
 		case 80: query(q, k, v, step, nk, 5, scale, m, l, out, f16); break;
 		case 96: query(q, k, v, step, nk, 6, scale, m, l, out, f16); break;
 		case 128: query(q, k, v, step, nk, 8, scale, m, l, out, f16); break;
-		default: query(q, k, v, step, nk, 16, scale, m, l, out, f16); break;
+		case 256: query(q, k, v, step, nk, 16, scale, m, l, out, f16); break;
 	}
 }
 

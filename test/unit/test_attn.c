@@ -21,33 +21,6 @@ frand(unsigned *s)
 	return ((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
-/* Attention of q over np positions through ops, in blocks of bl. */
-static void
-run_ops(const llm_attn_ops *ops, bool f16, const float *q, const void *k,
-		const void *v, size_t stride, int np, int bl, int hd, float scale, float *out)
-{
-	size_t		esz = f16 ? 2 : 4;
-	float		m = -INFINITY,
-				l = 0;
-
-	memset(out, 0, hd * sizeof(float));
-	for (int p = 0; p < np; p += bl)
-	{
-		int			nk = np - p < bl ? np - p : bl;
-
-		float		ml[2] = {m, l};
-
-		(f16 ? ops->block_f16 : ops->block_f32) (q, 0, 1, 1, &nk,
-												 (const uint8_t *) k + p * stride * esz,
-												 (const uint8_t *) v + p * stride * esz,
-												 stride, hd, scale, ml, out);
-		m = ml[0];
-		l = ml[1];
-	}
-	for (int i = 0; i < hd; i++)
-		out[i] /= l;
-}
-
 /*
  * A tile of nrows rows x group heads over np positions in blocks of bl,
  * row r seeing positions 0 .. pos[r]; queries and outputs qs floats apart
@@ -83,6 +56,16 @@ run_tile(const llm_attn_ops *ops, bool f16, const float *q, size_t qs, int nrows
 		for (int g = 0; g < group; g++)
 			for (int i = 0; i < hd; i++)
 				out[r * qs + g * hd + i] /= ml[2 * (r * group + g) + 1];
+}
+
+/* Attention of q over np positions through ops, in blocks of bl. */
+static void
+run_ops(const llm_attn_ops *ops, bool f16, const float *q, const void *k,
+		const void *v, size_t stride, int np, int bl, int hd, float scale, float *out)
+{
+	int			last = np - 1;
+
+	run_tile(ops, f16, q, hd, 1, 1, &last, k, v, stride, np, bl, hd, scale, out);
 }
 
 /*
