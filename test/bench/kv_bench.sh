@@ -8,7 +8,9 @@
 #      concurrent sessions (pgbench, custom script SELECT llm_generate(...),
 #      fixed max_tokens, greedy), as the ratio to one session (target: 8
 #      sessions >= 4x one; the levels are measured in interleaved rounds,
-#      since the shared machine's speed drifts over minutes); beside it the
+#      since the shared machine's speed drifts over minutes, each timed in
+#      its steady state, while all N sessions run, with the whole pgbench
+#      run's figure beside it); beside it the
 #      engine alone (llm-cli bench -s N: N sequences decoding together, no
 #      SQL, no prompts), so the SQL path's share shows; plotted to
 #      docs/throughput.png with gnuplot;
@@ -145,19 +147,38 @@ SELECT llm_generate('Once upon a time ' || :id || ' there was', $TOKENS);
 EOF
 say ""
 say "## 1. throughput: llm_generate(max_tokens => $TOKENS, greedy), ${SECS} s per level in $ROUNDS rounds"
-say "# sessions  tokens/s  ratio_to_1  requests  per_round"
+say "# sessions  tokens/s  ratio_to_1  requests  whole_run  ratio  per_round"
 : >"$RUN/throughput.dat"
-# measure C SECS: "tokens seconds requests" of C sessions for SECS seconds
+# stats: "generated_tokens requests_served epoch" as the server sees them now.
+stats()
+{
+	psql -XAtq -F ' ' -c "SELECT generated_tokens, requests_served,
+		extract(epoch FROM clock_timestamp()) FROM llm_stats"
+}
+# measure C SECS: "tokens seconds requests all_tokens all_seconds" of C
+# sessions.  pgbench runs for SECS plus LEAD seconds on either side; the
+# first three figures count only the middle SECS seconds, when all C
+# sessions are running (steady state), the last two the whole pgbench run,
+# whose start (connections, C prompts arriving at once) and end (sessions
+# finishing their last request one by one, concurrency falling to zero)
+# are not C concurrent sessions.
+LEAD=2
 measure()
 {
-	local c=$1 secs=$2 g0 s0 g1 s1 t0 t1
-	read -r g0 s0 < <(psql -XAtq -F ' ' -c 'SELECT generated_tokens, requests_served FROM llm_stats')
-	t0=$(date +%s.%N)
-	pgbench -n -c "$c" -j "$(( c < 4 ? c : 4 ))" -T "$secs" -f "$RUN/gen.sql" postgres \
-		>"$RUN/pgbench.$c.log" 2>&1 || { tail -n 5 "$RUN/pgbench.$c.log" >&2; }
-	t1=$(date +%s.%N)
-	read -r g1 s1 < <(psql -XAtq -F ' ' -c 'SELECT generated_tokens, requests_served FROM llm_stats')
-	awk -v g=$((g1 - g0)) -v a="$t0" -v b="$t1" -v r=$((s1 - s0)) 'BEGIN { printf "%d %.3f %d\n", g, b - a, r }'
+	local c=$1 secs=$2 pid a0 r0 e0 g0 s0 t0 g1 s1 t1 a1 r1 e1
+	read -r a0 r0 e0 < <(stats)
+	pgbench -n -c "$c" -j "$(( c < 4 ? c : 4 ))" -T "$(( secs + 2 * LEAD ))" \
+		-f "$RUN/gen.sql" postgres >"$RUN/pgbench.$c.log" 2>&1 &
+	pid=$!
+	sleep "$LEAD"
+	read -r g0 s0 t0 < <(stats)
+	sleep "$secs"
+	read -r g1 s1 t1 < <(stats)
+	wait "$pid" || tail -n 5 "$RUN/pgbench.$c.log" >&2
+	read -r a1 r1 e1 < <(stats)
+	awk -v g=$((g1 - g0)) -v a="$t0" -v b="$t1" -v r=$((s1 - s0)) \
+		-v ga=$((a1 - a0)) -v ea="$e0" -v eb="$e1" \
+		'BEGIN { printf "%d %.3f %d %d %.3f\n", g, b - a, r, ga, eb - ea }'
 }
 # The machine's speed drifts by tens of percent over minutes (it is
 # shared), so the levels are measured in interleaved rounds, ascending in
@@ -169,13 +190,15 @@ first=${LEVELS%% *}
 rsecs=$(( SECS / ROUNDS > 5 ? SECS / ROUNDS : 5 ))
 rev=""
 for c in $LEVELS; do rev="$c $rev"; done
-declare -A tok sec reqs round_tps spread
+declare -A tok sec reqs atok asec round_tps spread
 for r in $(seq 1 "$ROUNDS"); do
 	order=$LEVELS
 	[ $((r % 2)) = 0 ] && order=$rev
 	for c in $order; do
-		read -r g t n < <(measure "$c" "$rsecs")
+		read -r g t n ga ta < <(measure "$c" "$rsecs")
 		tok[$c]=$(( ${tok[$c]:-0} + g ))
+		atok[$c]=$(( ${atok[$c]:-0} + ga ))
+		asec[$c]=$(awk -v a="${asec[$c]:-0}" -v b="$ta" 'BEGIN { print a + b }')
 		sec[$c]=$(awk -v a="${sec[$c]:-0}" -v b="$t" 'BEGIN { print a + b }')
 		reqs[$c]=$(( ${reqs[$c]:-0} + n ))
 		round_tps[$c]=$(awk -v g="$g" -v t="$t" 'BEGIN { print g / t }')
@@ -185,13 +208,17 @@ for r in $(seq 1 "$ROUNDS"); do
 	done
 done
 base=$(awk -v g="${tok[$first]}" -v t="${sec[$first]}" 'BEGIN { printf "%.1f", g / t }')
+abase=$(awk -v g="${atok[$first]}" -v t="${asec[$first]}" 'BEGIN { printf "%.1f", g / t }')
 for c in $LEVELS; do
 	tps=$(awk -v g="${tok[$c]}" -v t="${sec[$c]}" 'BEGIN { printf "%.1f", g / t }')
 	ratio=$(awk -v x="$tps" -v y="$base" 'BEGIN { printf "%.2f", x / y }')
+	atps=$(awk -v g="${atok[$c]}" -v t="${asec[$c]}" 'BEGIN { printf "%.1f", g / t }')
+	aratio=$(awk -v x="$atps" -v y="$abase" 'BEGIN { printf "%.2f", x / y }')
 	printf '%d %s %s\n' "$c" "$tps" "$ratio" >>"$RUN/throughput.dat"
-	say "$(printf '%10d  %8s  %9sx  %8d  %s' "$c" "$tps" "$ratio" "${reqs[$c]}" "${spread[$c]}")"
+	say "$(printf '%10d  %8s  %9sx  %8d  %8s  %6sx  %s' "$c" "$tps" "$ratio" "${reqs[$c]}" \
+		"$atps" "$aratio" "${spread[$c]}")"
 done
-say "# $ROUNDS interleaved rounds of ${rsecs} s per level; per_round = that round's tokens/s ÷ its one-session tokens/s"
+say "# $ROUNDS interleaved rounds per level, each pgbench -T $((rsecs + 2 * LEAD)) timed over its middle ${rsecs} s (all sessions running); whole_run = over the whole pgbench run, start and end included; per_round = that round's steady tokens/s ÷ its one-session tokens/s"
 r8=$(awk '$1 == 8 { print $3 }' "$RUN/throughput.dat")
 [ -n "$r8" ] && say "# 8 sessions: ${r8}x one session (target >= 4x)"
 
