@@ -886,6 +886,44 @@ test_matmul_reuse(void)
 }
 
 /*
+ * The operands of a batch-invariance case: rows random weight rows of wt
+ * (n columns) and ntmax activation rows in its dot type (made at the scalar
+ * level), with room for rows x ntmax outputs twice (ref, y).
+ */
+typedef struct matmul_case
+{
+	uint32_t	wt;
+	int64_t		n;
+	size_t		arb;			/* bytes of an activation row */
+	uint8_t    *W,
+			   *A;
+	float	   *ref,
+			   *y;
+} matmul_case;
+
+static matmul_case
+matmul_case_new(uint32_t wt, int64_t n, int rows, int ntmax)
+{
+	matmul_case c = {.wt = wt, .n = n, .arb = llm_row_bytes(llm_dot_type(wt), n)};
+
+	quant_init(LLM_ISA_SCALAR);
+	c.W = random_rows(wt, n, rows);
+	c.A = random_rows(llm_dot_type(wt), n, ntmax);
+	c.ref = malloc((size_t) rows * ntmax * sizeof(float));
+	c.y = malloc((size_t) rows * ntmax * sizeof(float));
+	return c;
+}
+
+static void
+matmul_case_free(matmul_case *c)
+{
+	free(c->W);
+	free(c->A);
+	free(c->ref);
+	free(c->y);
+}
+
+/*
  * At each level, a token's outputs do not depend on how many other tokens
  * share the call (6 .. 100 tokens; the same rows each time), bit for bit:
  * with AMX, a token in a half group of 8 (6 .. 8 tokens) gets what it gets
@@ -909,39 +947,27 @@ test_matmul_batch_invariance(void)
 	for (int ti = 0; ti < 7; ti++)
 	{
 		const int  *nts = ti < 4 ? qnts : fnts;
-		uint32_t	wt = wtypes[ti],
-					at = llm_dot_type(wt);
-		int64_t		n = 512;
-		size_t		arb = llm_row_bytes(at, n);
-		uint8_t    *W,
-				   *A;
-		float	   *ref = malloc(rows * ntmax * sizeof(float)),
-				   *y = malloc(rows * ntmax * sizeof(float));
+		matmul_case c = matmul_case_new(wtypes[ti], 512, rows, ntmax);
 
-		quant_init(LLM_ISA_SCALAR);
-		W = random_rows(wt, n, rows);
-		A = random_rows(at, n, ntmax);
 		for (int level = 1; level <= (int) quant_cpu_isa(); level++)
 		{
 			int			bad = 0;
 
 			quant_init((llm_isa) level);
-			llm_matmul_rows(wt, n, W, A, arb, ntmax, ref, rows, 3, rows - 5);
+			llm_matmul_rows(c.wt, c.n, c.W, c.A, c.arb, ntmax, c.ref, rows, 3, rows - 5);
 			for (int k = 0; k < (int) (sizeof(qnts) / sizeof(qnts[0])); k++)
 			{
 				/* tokens 5 .. 5 + nt - 1 of the full call */
-				llm_matmul_rows(wt, n, W, A + 5 * arb, arb, nts[k], y, rows, 3, rows - 5);
+				llm_matmul_rows(c.wt, c.n, c.W, c.A + 5 * c.arb, c.arb, nts[k], c.y, rows, 3,
+								rows - 5);
 				for (int t = 0; t < nts[k] && t + 5 < ntmax; t++)
-					bad += memcmp(y + t * rows + 3, ref + (t + 5) * rows + 3,
+					bad += memcmp(c.y + t * rows + 3, c.ref + (t + 5) * rows + 3,
 								  (rows - 8) * sizeof(float)) != 0;
 			}
 			CHECKF(bad == 0, "%s %s: %d token rows depend on the batch",
-				   quant_isa_name(level), llm_dtype_name(wt), bad);
+				   quant_isa_name(level), llm_dtype_name(c.wt), bad);
 		}
-		free(W);
-		free(A);
-		free(ref);
-		free(y);
+		matmul_case_free(&c);
 	}
 	quant_init(LLM_ISA_AMX);
 }
@@ -971,18 +997,8 @@ test_matmul_float_panels(void)
 	for (int ti = 0; ti < 3; ti++)
 		for (int ni = 0; ni < (int) (sizeof(ns) / sizeof(ns[0])); ni++)
 		{
-			uint32_t	wt = wtypes[ti],
-						at = llm_dot_type(wt);
-			int64_t		n = ns[ni];
-			size_t		arb = llm_row_bytes(at, n);
-			uint8_t    *W,
-					   *A;
-			float	   *ref = malloc(rows * ntmax * sizeof(float)),
-					   *y = malloc(rows * ntmax * sizeof(float));
+			matmul_case c = matmul_case_new(wtypes[ti], ns[ni], rows, ntmax);
 
-			quant_init(LLM_ISA_SCALAR);
-			W = random_rows(wt, n, rows);
-			A = random_rows(at, n, ntmax);
 			for (int level = 1; level <= (int) quant_cpu_isa(); level++)
 			{
 				int			bad = 0;
@@ -990,7 +1006,8 @@ test_matmul_float_panels(void)
 				quant_init((llm_isa) level);
 				/* each token alone */
 				for (int t = 0; t < ntmax; t++)
-					llm_matmul_rows(wt, n, W, A + t * arb, arb, 1, ref + t * rows, rows, 0, rows);
+					llm_matmul_rows(c.wt, c.n, c.W, c.A + t * c.arb, c.arb, 1, c.ref + t * rows,
+									rows, 0, rows);
 				for (int k = 0; k < (int) (sizeof(nts) / sizeof(nts[0])); k++)
 					for (int ri = 0; ri < 4; ri++)
 					{
@@ -1000,19 +1017,17 @@ test_matmul_float_panels(void)
 									nt = nts[k] < ntmax - t0 ? nts[k] : ntmax - t0;
 
 						for (int64_t i = 0; i < rows * ntmax; i++)
-							y[i] = NAN;
-						llm_matmul_rows(wt, n, W, A + t0 * arb, arb, nt, y, rows, r0, r1);
+							c.y[i] = NAN;
+						llm_matmul_rows(c.wt, c.n, c.W, c.A + t0 * c.arb, c.arb, nt, c.y, rows,
+										r0, r1);
 						for (int t = 0; t < nt; t++)
-							bad += memcmp(y + t * rows + r0, ref + (t0 + t) * rows + r0,
+							bad += memcmp(c.y + t * rows + r0, c.ref + (t0 + t) * rows + r0,
 										  (r1 - r0) * sizeof(float)) != 0;
 					}
 				CHECKF(bad == 0, "%s %s n=%lld: %d token rows differ from the token alone",
-					   quant_isa_name(level), llm_dtype_name(wt), (long long) n, bad);
+					   quant_isa_name(level), llm_dtype_name(c.wt), (long long) c.n, bad);
 			}
-			free(W);
-			free(A);
-			free(ref);
-			free(y);
+			matmul_case_free(&c);
 		}
 	quant_init(LLM_ISA_AMX);
 }
