@@ -27,8 +27,8 @@
  * or from 8 tokens on 8 rows converted to F32 once per block of tokens x
  * 3 tokens at a time (see FW_PANEL_ROWS); per token the same operations as
  * alone, so outputs do not depend on the batch.
- * All rows are prefetched one row group ahead (see
- * quant_prefetch_next_group; for float rows this replaced a prefetch 1 KB
+ * All rows are prefetched one row group ahead or more (see
+ * quant_prefetch_ahead; for float rows this replaced a prefetch 1 KB
  * ahead in the same row: 110M F16 decode +20-29 %).
  */
 #include "quant_impl.h"
@@ -42,21 +42,37 @@
 #define QUANT_AVX512_ROWS 4
 
 /*
- * Prefetch the bytes [p, p + len) of the weights at the same place in the
- * next group of rows.  Rows are short (a few KB), so the hardware
- * prefetchers restart at every group of rows; fetching the next group while
- * this one is computed hides that.  With ws = 0 (one row) it is harmless.
- * The lines are fetched to L2, not L1 (hint T2; T1 measured the same):
+ * The weights are prefetched at the same place in a row group ahead.  Rows
+ * are short (a few KB), so the hardware prefetchers restart at every group
+ * of rows; fetching ahead while this group is computed hides that.  The
+ * lines are fetched to L2, not L1 (hint T2; T1 measured the same):
  * decode tg64, one thread, means of 3-4 interleaved runs, 1.1B Q4_0
  * 17.3 -> 19.0 tok/s, Q4_K_M 17.3 -> 18.2, Q8_0 11.2 -> 11.8, 110M F16
  * 51 -> 53 (two threads: equal or up to +10 %, within the noise).  Not
- * fetching at all loses 35-45 %, two groups ahead instead of one gains
- * nothing.
+ * fetching at all loses 35-45 %.  The next group is far enough for rows of
+ * 2 KB and more (two groups ahead gained nothing on the 1.1B models), but
+ * the 110M model's 768-value Q8_0 rows make a group of 3.2 KB, which the
+ * memory does not deliver in time: prefetching at least QUANT_PREFETCH_MIN
+ * bytes ahead (three groups there) gave 110M Q8_0 decode, one thread,
+ * +12-17 % (medians of 10-16 interleaved runs; two to six groups alike),
+ * two threads +3 %.
  */
-static AI void
-quant_prefetch_next_group(const void *p, size_t ws, int len)
+#define QUANT_PREFETCH_MIN 8192
+
+/* Bytes from a row group to the one prefetched: whole groups, >= the minimum. */
+static AI size_t
+quant_prefetch_distance(size_t ws)
 {
-	const char *q = (const char *) p + QUANT_AVX512_ROWS * ws;
+	size_t		g = QUANT_AVX512_ROWS * ws;
+
+	return g == 0 ? 0 : (QUANT_PREFETCH_MIN + g - 1) / g * g;
+}
+
+/* Prefetch the bytes [p + dist, p + dist + len) to L2. */
+static AI void
+quant_prefetch_ahead(const void *p, size_t dist, int len)
+{
+	const char *q = (const char *) p + dist;
 
 	for (int o = 0; o < len; o += 64)
 		_mm_prefetch(q + o, _MM_HINT_T2);
@@ -107,6 +123,7 @@ static AI void
 fw_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a,
 		float *out, const int kind)
 {
+	const size_t pfd = quant_prefetch_distance(ws);
 	const float *x = (const float *) a;
 	const int	esz = kind == FW_F32 ? 4 : 2;
 	__m512		acc0[QUANT_AVX512_ROWS],
@@ -126,7 +143,7 @@ fw_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a,
 		{
 			const uint8_t *p = w + i * ws + j * esz;
 
-			quant_prefetch_next_group(p, ws, 32 * esz);
+			quant_prefetch_ahead(p, pfd, 32 * esz);
 			acc0[i] = _mm512_fmadd_ps(fw_load16(p, kind), a0, acc0[i]);
 			acc1[i] = _mm512_fmadd_ps(fw_load16(p + 16 * esz, kind), a1, acc1[i]);
 		}
@@ -156,6 +173,7 @@ static AI void
 fw_rows_2t(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a,
 		   size_t as, float *y, int64_t ldy, const int kind)
 {
+	const size_t pfd = quant_prefetch_distance(ws);
 	const float *x0 = (const float *) a;
 	const float *x1 = (const float *) (a + as);
 	const int	esz = kind == FW_F32 ? 4 : 2;
@@ -180,7 +198,7 @@ fw_rows_2t(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *
 			__m512		w0 = fw_load16(p, kind),
 						w1 = fw_load16(p + 16 * esz, kind);
 
-			quant_prefetch_next_group(p, ws, 32 * esz);
+			quant_prefetch_ahead(p, pfd, 32 * esz);
 			acc0[0][i] = _mm512_fmadd_ps(w0, a00, acc0[0][i]);
 			acc1[0][i] = _mm512_fmadd_ps(w1, a01, acc1[0][i]);
 			acc0[1][i] = _mm512_fmadd_ps(w0, a10, acc0[1][i]);
@@ -626,6 +644,7 @@ static AI void
 q8_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
 		  const uint8_t *a, size_t as, float *y, int64_t ldy)
 {
+	const size_t pfd = quant_prefetch_distance(ws);
 	const __m512i off = _mm512_set1_epi8((char) 0x80);
 	const __m512i sidx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
 	const int64_t nb = n / 32;
@@ -647,7 +666,7 @@ q8_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
 		{
 			const quant_block_q8_0 *wb = (const quant_block_q8_0 *) (w + i * ws) + b;
 
-			quant_prefetch_next_group(wb, ws, 68);
+			quant_prefetch_ahead(wb, pfd, 68);
 			wv[i] = _mm512_xor_si512(load_pair(wb[0].qs, wb[1].qs), off);
 			dw[i] = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(h2f_pair(wb[0].d, wb[1].d)));
 		}
@@ -713,6 +732,7 @@ static AI void
 q4_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
 		  const uint8_t *a, size_t as, float *y, int64_t ldy)
 {
+	const size_t pfd = quant_prefetch_distance(ws);
 	const __m512i m4 = _mm512_set1_epi8(0x0F);
 	const __m512i eight = _mm512_set1_epi8(8);
 	const __m512i sidx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
@@ -745,7 +765,7 @@ q4_0_tile(int64_t n, const int nr, const int ntk, const uint8_t *w, size_t ws,
 			__m512i		s1 = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *) (wb + 56)));
 			__m512i		z = _mm512_permutex2var_epi16(s0, qidx, s1);
 
-			quant_prefetch_next_group(wb, ws, 72);
+			quant_prefetch_ahead(wb, pfd, 72);
 			lo[i] = _mm512_and_si512(z, m4);
 			hi[i] = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
 			dw[i] = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(didx, s0)));
@@ -850,6 +870,7 @@ static AI void
 q4_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a,
 		  float *out)
 {
+	const size_t pfd = quant_prefetch_distance(ws);
 	const quant_block_q8_K *ab = (const quant_block_q8_K *) a;
 	const __m512i m4 = _mm512_set1_epi8(0x0F);
 	/* scale words for the packed sums of chunks 0-1 | 2-3 */
@@ -909,7 +930,7 @@ q4_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 						p23,
 						isum;
 
-			quant_prefetch_next_group(wb, ws, 144);
+			quant_prefetch_ahead(wb, pfd, 144);
 			p01 = _mm512_packs_epi32(
 				_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(q01, m4), alo01),
 				_mm512_dpbusd_epi32(_mm512_setzero_si512(),
@@ -946,6 +967,7 @@ static AI void
 q6_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a,
 		  float *out)
 {
+	const size_t pfd = quant_prefetch_distance(ws);
 	const quant_block_q8_K *ab = (const quant_block_q8_K *) a;
 	const __m512i m4 = _mm512_set1_epi8(0x0F);
 	const __m512i m30 = _mm512_set1_epi8(0x30);
@@ -977,7 +999,7 @@ q6_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 			__m512i		isum = _mm512_setzero_si512();
 			__m512i		idx = sidx0;
 
-			quant_prefetch_next_group(wb, ws, 210);
+			quant_prefetch_ahead(wb, pfd, 210);
 			for (int h = 0; h < 2; h++)
 			{
 				__m512i		ql = _mm512_loadu_si512(wb->ql + 64 * h);
