@@ -59,7 +59,10 @@
  */
 #define QUANT_PREFETCH_MIN 8192
 
-/* Bytes from a row group to the one prefetched: whole groups, >= the minimum. */
+/*
+ * Bytes from a row group to the one prefetched: whole groups, at least the
+ * minimum; 0 for one-row calls (ws = 0), which then touch their own bytes.
+ */
 static AI size_t
 quant_prefetch_distance(size_t ws)
 {
