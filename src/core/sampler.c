@@ -453,21 +453,38 @@ top_p_prefix(llm_cand *c, int n, double total, double need)
 /*
  * Steps 2-3 for temperature 0: the highest logit, lowest id on ties; NaN
  * never wins (all comparisons with NaN are false) and +inf is just large.
- * Token 0 if nothing is above -inf.
+ * Token 0 if nothing is above -inf.  Two passes: the maximum, as
+ * GREEDY_LANES independent running maxima, then the first id holding it
+ * (-0 and +0 compare equal, so the first zero of either sign, as one scan
+ * would find).  A single running maximum with its id is one chain of
+ * compare-and-select, ~5 cycles a logit: greedy sampling was ~4 % of a step
+ * of 8 sequences on a 32000-token vocabulary (50 -> ~10 us a sequence).
  */
+#define GREEDY_LANES 8
+
 static int32_t
 greedy(const float *logits, int32_t n)
 {
-	int32_t		best = 0;
-	float		bl = -INFINITY;
+	float		m[GREEDY_LANES];
+	float		best = -INFINITY;
+	int32_t		i = 0;
 
-	for (int32_t i = 0; i < n; i++)
-		if (logits[i] > bl)
-		{
-			bl = logits[i];
-			best = i;
-		}
-	return best;
+#pragma GCC unroll 8
+	for (int k = 0; k < GREEDY_LANES; k++)
+		m[k] = -INFINITY;
+	for (; i + GREEDY_LANES <= n; i += GREEDY_LANES)
+#pragma GCC unroll 8
+		for (int k = 0; k < GREEDY_LANES; k++)
+			m[k] = logits[i + k] > m[k] ? logits[i + k] : m[k];
+	for (; i < n; i++)
+		best = logits[i] > best ? logits[i] : best;
+	for (int k = 0; k < GREEDY_LANES; k++)
+		best = m[k] > best ? m[k] : best;
+	if (best == -INFINITY)
+		return 0;
+	for (i = 0; logits[i] != best; i++)
+		;
+	return i;
 }
 
 /*

@@ -153,6 +153,71 @@ test_greedy(void)
 	llm_sampler_free(smp);
 }
 
+/* Greedy by one scan: the first id whose logit beats everything before. */
+static int32_t
+greedy_ref(const float *l, int n)
+{
+	int32_t		best = 0;
+	float		bl = -INFINITY;
+
+	for (int i = 0; i < n; i++)
+		if (l[i] > bl)
+		{
+			bl = l[i];
+			best = i;
+		}
+	return best;
+}
+
+/*
+ * Greedy sampling (which keeps several running maxima) picks what one scan
+ * picks, for vocabularies of every length modulo the lanes and with the
+ * maximum anywhere: few distinct values (ties in several lanes), NaN, +-inf,
+ * -0 against +0, all -inf.
+ */
+static void
+test_greedy_lanes(void)
+{
+	static const int ns[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 100, 32000};
+	static const float specials[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 3.0f};
+	llm_sampling s = llm_sampling_default();
+	float	   *l = malloc(32000 * sizeof(float));
+	int			bad = 0;
+
+	for (int ni = 0; ni < (int) (sizeof(ns) / sizeof(ns[0])); ni++)
+	{
+		int			n = ns[ni];
+		llm_sampler *smp = make(&s, n);
+
+		if (smp == NULL)
+			break;
+		for (int r = 0; r < 300; r++)
+		{
+			int			mode = r % 5;
+
+			for (int i = 0; i < n; i++)
+			{
+				double		u = test_uniform();
+
+				if (mode == 0)	/* distinct values */
+					l[i] = (float) (u * 10.0 - 5.0);
+				else if (mode == 1)	/* three values: ties everywhere */
+					l[i] = (float) (int) (u * 3.0);
+				else if (mode == 2)	/* specials among a few values */
+					l[i] = u < 0.3 ? specials[(int) (u * 20.0)] : (float) (int) (u * 4.0);
+				else if (mode == 3)	/* signed zeros and below */
+					l[i] = u < 0.4 ? -0.0f : u < 0.8 ? 0.0f : -1.0f;
+				else			/* nothing above -inf, a rare NaN */
+					l[i] = u < 0.1 ? NAN : -INFINITY;
+			}
+			bad += llm_sampler_sample(smp, l) != greedy_ref(l, n);
+		}
+		llm_sampler_free(smp);
+	}
+	CHECKF(bad == 0, "%d greedy picks differ from one scan", bad);
+	free(l);
+}
+
 /* The RNG matches reference xoshiro256** / splitmix64 outputs. */
 static void
 test_rng_known_answer(void)
@@ -782,6 +847,7 @@ main(void)
 {
 	RUN(test_validate);
 	RUN(test_greedy);
+	RUN(test_greedy_lanes);
 	RUN(test_rng_known_answer);
 	RUN(test_seed_determinism);
 	RUN(test_distribution);
