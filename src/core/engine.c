@@ -87,6 +87,8 @@ struct llm_engine
 	float	   *logits;			/* (max_seqs, n_vocab) */
 	seq		  **plan;			/* (max_seqs) */
 	int		   *plan_rows;		/* (max_seqs) */
+	seq		  **sampled;		/* (max_seqs) sequences given logits */
+	int32_t    *sampled_tok;	/* (max_seqs) their new tokens */
 };
 
 llm_engine_config
@@ -227,8 +229,10 @@ llm_engine_open(const llm_engine_config *cfg, llm_engine **out, llm_error *err)
 	e->logits = calloc((size_t) cfg->max_seqs * n_vocab, sizeof(float));
 	e->plan = calloc(cfg->max_seqs, sizeof(seq *));
 	e->plan_rows = calloc(cfg->max_seqs, sizeof(int));
+	e->sampled = calloc(cfg->max_seqs, sizeof(seq *));
+	e->sampled_tok = calloc(cfg->max_seqs, sizeof(int32_t));
 	ok = e->seqs && e->b_tokens && e->b_pos && e->b_logit_rows && e->b_bt &&
-		e->logits && e->plan && e->plan_rows;
+		e->logits && e->plan && e->plan_rows && e->sampled && e->sampled_tok;
 	if (!ok)
 	{
 		rc = llm_errorf(err, LLM_ERR_NOMEM, "out of memory allocating engine buffers");
@@ -274,6 +278,8 @@ llm_engine_close(llm_engine *e)
 	free(e->logits);
 	free(e->plan);
 	free(e->plan_rows);
+	free(e->sampled);
+	free(e->sampled_tok);
 	free(e);
 }
 
@@ -756,17 +762,60 @@ admitted:
 	return n_plan;
 }
 
-/* Sample a token for s from its logits row and update its state. */
-static void
-sample_next(llm_engine *e, seq *s, float *logits)
+/*
+ * Sampling of one step's sequences (row k of logits is sampled[k]'s) on
+ * the pool, a sequence at a time: each sequence has its own sampler, so
+ * its token does not depend on which thread draws it.  With temperature,
+ * top-k/top-p over a 32000-token vocabulary take ~0.3 ms a sequence, which
+ * for 8 sequences on one thread was a fifth of a step.
+ */
+typedef struct sample_job
 {
-	int32_t		tok = llm_sampler_sample(s->smp, logits);
+	seq		  **seqs;
+	const float *logits;
+	int32_t    *toks;
+	int			n;
+	int32_t		n_vocab;
+	atomic_llong next;
+} sample_job;
 
-	llm_sampler_accept(s->smp, tok);
-	s->tokens[s->n_tokens++] = tok;
-	if ((s->params.stop_at_eog && llm_vocab_is_eog(e->model->vocab, tok)) ||
-		s->n_tokens - s->n_prompt >= s->params.max_new_tokens)
-		seq_finish(e, s, LLM_SEQ_DONE);
+static void
+sample_worker(void *arg, int ith, int nth)
+{
+	sample_job *j = arg;
+	int64_t		k,
+				end;
+
+	(void) ith;
+	(void) nth;
+	while (llm_pool_take(&j->next, j->n, 1, &k, &end))
+		j->toks[k] = llm_sampler_sample(j->seqs[k]->smp,
+										(float *) j->logits + (size_t) k * j->n_vocab);
+}
+
+/* Draw the tokens of the n sequences in e->sampled and update their state. */
+static void
+sample_step(llm_engine *e, int n)
+{
+	sample_job	j = {.seqs = e->sampled, .logits = e->logits, .toks = e->sampled_tok,
+	.n = n, .n_vocab = e->model->hp.n_vocab};
+
+	atomic_init(&j.next, 0);
+	if (n == 1)
+		sample_worker(&j, 0, 1);
+	else if (n > 1)
+		llm_pool_run(e->pool, sample_worker, &j);
+	for (int k = 0; k < n; k++)
+	{
+		seq		   *s = e->sampled[k];
+		int32_t		tok = e->sampled_tok[k];
+
+		llm_sampler_accept(s->smp, tok);
+		s->tokens[s->n_tokens++] = tok;
+		if ((s->params.stop_at_eog && llm_vocab_is_eog(e->model->vocab, tok)) ||
+			s->n_tokens - s->n_prompt >= s->params.max_new_tokens)
+			seq_finish(e, s, LLM_SEQ_DONE);
+	}
 }
 
 llm_status
@@ -820,8 +869,9 @@ llm_engine_step(llm_engine *e, int *n_processed, llm_error *err)
 		s->bt.n_tokens = s->n_computed - s->shift;
 		publish_pages(e, s);
 		if (last)
-			sample_next(e, s, e->logits + (size_t) n_logits++ * e->model->hp.n_vocab);
+			e->sampled[n_logits++] = s;
 	}
+	sample_step(e, n_logits);
 	*n_processed = n;
 	return LLM_OK;
 }

@@ -635,7 +635,11 @@ test_batch_invariance(void)
 	llm_engine_close(e);
 }
 
-/* Samples of llm_seq_add_n equal independent runs with seed + i. */
+/*
+ * Samples of llm_seq_add_n equal independent runs with seed + i.  Two
+ * threads: a step's four samples are drawn on the pool, by whichever
+ * thread takes each.
+ */
 static void
 test_samples_cow(void)
 {
@@ -656,7 +660,7 @@ test_samples_cow(void)
 		prompt[i] = (int32_t) (259 + (i * 31) % 250);
 	p.sampling.temperature = 0.9f;
 	p.sampling.seed = 77;
-	e = open_model(path, 1, 8, 4 << 20, LLM_F16, 64);
+	e = open_model(path, 2, 8, 4 << 20, LLM_F16, 64);
 	CHECK(e != NULL);
 	if (e == NULL)
 		return;
