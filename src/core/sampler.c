@@ -488,6 +488,32 @@ greedy(const float *logits, int32_t n)
 }
 
 /*
+ * The highest logit of c[0..n) (n >= 1, no NaN: gather replaced them), as
+ * GREEDY_LANES running maxima: the same value as one scan, without its
+ * chain of dependent compares.
+ */
+static float
+max_logit(const llm_cand *c, int n)
+{
+	float		m[GREEDY_LANES];
+	float		best = c[0].logit;
+	int			i = 0;
+
+#pragma GCC unroll 8
+	for (int k = 0; k < GREEDY_LANES; k++)
+		m[k] = best;
+	for (; i + GREEDY_LANES <= n; i += GREEDY_LANES)
+#pragma GCC unroll 8
+		for (int k = 0; k < GREEDY_LANES; k++)
+			m[k] = c[i + k].logit > m[k] ? c[i + k].logit : m[k];
+	for (; i < n; i++)
+		best = c[i].logit > best ? c[i].logit : best;
+	for (int k = 0; k < GREEDY_LANES; k++)
+		best = m[k] > best ? m[k] : best;
+	return best;
+}
+
+/*
  * Steps 1-7: leave the kept candidates in smp->cand[0..*n_kept) with their
  * weights and return the total weight (summed in that order).  Returns a
  * negative total for a deterministic result (greedy, or nothing finite), in
@@ -524,19 +550,15 @@ prepare(llm_sampler *smp, float *logits, int *n_kept, int32_t *greedy_tok)
 		n = s->top_k;
 		sorted = true;
 	}
-	lmax = c[0].logit;			/* the best one when sorted */
-	if (!sorted)
-		for (int i = 1; i < n; i++)
-			if (c[i].logit > lmax)
-				lmax = c[i].logit;
+	lmax = sorted ? c[0].logit : max_logit(c, n);
 	inv_t = 1.0f / s->temperature;
+	/* l - lmax may be -inf (l = -FLT_MAX, lmax = FLT_MAX): w = 0 */
+	for (int i = 0; i < n; i++)
+		c[i].w = expf((c[i].logit - lmax) * inv_t);
+	/* apart from the calls, so that the sum is not carried through memory */
 	total = 0.0;
 	for (int i = 0; i < n; i++)
-	{
-		/* l - lmax may be -inf (l = -FLT_MAX, lmax = FLT_MAX): w = 0 */
-		c[i].w = expf((c[i].logit - lmax) * inv_t);
 		total += c[i].w;
-	}
 	if (s->top_p < 1.0f)
 	{
 		double		need = (double) s->top_p * total;
@@ -570,9 +592,13 @@ prepare(llm_sampler *smp, float *logits, int *n_kept, int32_t *greedy_tok)
 				c[m++] = c[i];
 		n = m;					/* >= 1: the best token has w == 1 */
 	}
-	total = 0.0;
-	for (int i = 0; i < n; i++)
-		total += c[i].w;
+	if (s->top_p < 1.0f || s->min_p > 0.0f)
+	{
+		/* the kept set (maybe reordered): its own total */
+		total = 0.0;
+		for (int i = 0; i < n; i++)
+			total += c[i].w;
+	}
 	*n_kept = n;
 	return total;
 }
