@@ -15,7 +15,8 @@
  *      back to waiting, to be recomputed later.  A sequence that cannot get
  *      pages even alone fails with LLM_ERR_FULL;
  *   3. one batched forward pass; rows that end a sequence's known tokens
- *      produce logits, which are sampled;
+ *      produce logits, which are sampled on the thread pool, a sequence
+ *      per task (sample_step);
  *   4. newly full pages are published in the prefix cache under a chained
  *      hash of their tokens, so later prompts that share the prefix reuse
  *      them (admission looks the prompt's full pages up before prefill).
