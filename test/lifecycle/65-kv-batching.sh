@@ -44,28 +44,52 @@ run_alone()
 	done < <(prompts "$1")
 }
 
-# run_together NONCE TAG: the eight prompts at once, one session each.
+# The most requests of this database llm_requests shows at once, polled
+# every millisecond by one session until none has been seen for half a
+# second after the first (or 60 s).  A new psql per poll took 20-40 ms and
+# could miss a batch that the small test model finishes in a tenth of a
+# second.
+PEAK_SQL="CREATE FUNCTION pg_temp.peak() RETURNS int LANGUAGE plpgsql AS \$f\$
+DECLARE
+	m int := 0;
+	c int;
+	t0 timestamptz := clock_timestamp();
+	seen timestamptz;
+BEGIN
+	WHILE clock_timestamp() - t0 < interval '60 s' LOOP
+		SELECT count(*) INTO c FROM llm_requests WHERE database = current_database();
+		m := greatest(m, c);
+		IF c > 0 THEN
+			seen := clock_timestamp();
+		END IF;
+		EXIT WHEN seen IS NOT NULL AND clock_timestamp() - seen > interval '0.5 s';
+		PERFORM pg_sleep(0.001);
+	END LOOP;
+	RETURN m;
+END \$f\$;
+SELECT pg_temp.peak();"
+
+# run_together NONCE TAG: the eight prompts at once, one session each;
+# prints "failed_sessions most_requests_seen_at_once".
 run_together()
 {
-	local i=0 p pids=()
+	local i=0 p pids=() poller
+	printf '%s\n' "$PEAK_SQL" | psql -XAtq -v ON_ERROR_STOP=1 >"$T_TMP/$2.peak" 2>&1 &
+	poller=$!
+	sleep 0.3				# the poller is connected and polling
 	while IFS= read -r p; do
 		i=$((i + 1))
 		printf '%s\n' "SELECT llm_generate(:'p', $MAX_TOKENS);" |
 			psql -XAtq -v ON_ERROR_STOP=1 -v p="$p" >"$T_TMP/$2.$i" 2>&1 &
 		pids+=($!)
 	done < <(prompts "$1")
-	# how many requests llm_requests shows at once while they run
-	local most=0 c
-	while kill -0 "${pids[0]}" 2>/dev/null || kill -0 "${pids[$((N - 1))]}" 2>/dev/null; do
-		c=$(psql -XAtq -c "SELECT count(*) FROM llm_requests WHERE database = current_database()" 2>/dev/null)
-		[ -n "$c" ] && [ "$c" -gt "$most" ] && most=$c
-		sleep 0.02
-	done
-	local fails=0
+	local fails=0 most
 	for p in "${pids[@]}"; do
 		wait "$p" || fails=$((fails + 1))
 	done
-	echo "$fails $most"
+	wait "$poller"
+	most=$(tail -n 1 "$T_TMP/$2.peak")
+	echo "$fails ${most:-0}"
 }
 
 # compare A B LABEL: the N outputs of A and B are identical.
