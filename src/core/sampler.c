@@ -451,23 +451,21 @@ top_p_prefix(llm_cand *c, int n, double total, double need)
 }
 
 /*
- * Steps 2-3 for temperature 0: the highest logit, lowest id on ties; NaN
- * never wins (all comparisons with NaN are false) and +inf is just large.
- * Token 0 if nothing is above -inf.  Two passes: the maximum, as
- * GREEDY_LANES independent running maxima, then the first id holding it
- * (-0 and +0 compare equal, so the first zero of either sign, as one scan
- * would find).  A single running maximum with its id is one chain of
- * compare-and-select, ~5 cycles a logit: greedy sampling was ~4 % of a step
- * of 8 sequences on a 32000-token vocabulary (50 -> ~10 us a sequence).
+ * The largest of n floats, or -inf if none is above it (NaN never wins:
+ * comparisons with it are false), as GREEDY_LANES running maxima instead
+ * of one: a single chain of dependent compare-and-selects costs ~5 cycles
+ * a value, and greedy sampling was ~4 % of a step of 8 sequences on a
+ * 32000-token vocabulary (50 -> ~7 us a sequence).  The maximum is the
+ * same value in any order.
  */
 #define GREEDY_LANES 8
 
-static int32_t
-greedy(const float *logits, int32_t n)
+static inline float
+lanes_max(const float *x, int n)
 {
 	float		m[GREEDY_LANES];
 	float		best = -INFINITY;
-	int32_t		i = 0;
+	int			i = 0;
 
 #pragma GCC unroll 8
 	for (int k = 0; k < GREEDY_LANES; k++)
@@ -475,42 +473,31 @@ greedy(const float *logits, int32_t n)
 	for (; i + GREEDY_LANES <= n; i += GREEDY_LANES)
 #pragma GCC unroll 8
 		for (int k = 0; k < GREEDY_LANES; k++)
-			m[k] = logits[i + k] > m[k] ? logits[i + k] : m[k];
+			m[k] = x[i + k] > m[k] ? x[i + k] : m[k];
 	for (; i < n; i++)
-		best = logits[i] > best ? logits[i] : best;
+		best = x[i] > best ? x[i] : best;
 	for (int k = 0; k < GREEDY_LANES; k++)
 		best = m[k] > best ? m[k] : best;
+	return best;
+}
+
+/*
+ * Steps 2-3 for temperature 0: the highest logit, lowest id on ties; NaN
+ * never wins and +inf is just large.  Token 0 if nothing is above -inf.
+ * The maximum, then the first id holding it (-0 and +0 compare equal, so
+ * the first zero of either sign, as one scan would find).
+ */
+static int32_t
+greedy(const float *logits, int32_t n)
+{
+	float		best = lanes_max(logits, n);
+	int32_t		i;
+
 	if (best == -INFINITY)
 		return 0;
 	for (i = 0; logits[i] != best; i++)
 		;
 	return i;
-}
-
-/*
- * The highest logit of c[0..n) (n >= 1, no NaN: gather replaced them), as
- * GREEDY_LANES running maxima: the same value as one scan, without its
- * chain of dependent compares.
- */
-static float
-max_logit(const llm_cand *c, int n)
-{
-	float		m[GREEDY_LANES];
-	float		best = c[0].logit;
-	int			i = 0;
-
-#pragma GCC unroll 8
-	for (int k = 0; k < GREEDY_LANES; k++)
-		m[k] = best;
-	for (; i + GREEDY_LANES <= n; i += GREEDY_LANES)
-#pragma GCC unroll 8
-		for (int k = 0; k < GREEDY_LANES; k++)
-			m[k] = c[i + k].logit > m[k] ? c[i + k].logit : m[k];
-	for (; i < n; i++)
-		best = c[i].logit > best ? c[i].logit : best;
-	for (int k = 0; k < GREEDY_LANES; k++)
-		best = m[k] > best ? m[k] : best;
-	return best;
 }
 
 /*
@@ -550,7 +537,11 @@ prepare(llm_sampler *smp, float *logits, int *n_kept, int32_t *greedy_tok)
 		n = s->top_k;
 		sorted = true;
 	}
-	lmax = sorted ? c[0].logit : max_logit(c, n);
+	/*
+	 * Unsorted, the candidates are every logit above -inf (gather left them
+	 * in logits too, NaN made -inf), at least two: the same maximum.
+	 */
+	lmax = sorted ? c[0].logit : lanes_max(logits, smp->n_vocab);
 	inv_t = 1.0f / s->temperature;
 	/* l - lmax may be -inf (l = -FLT_MAX, lmax = FLT_MAX): w = 0 */
 	for (int i = 0; i < n; i++)
