@@ -773,7 +773,7 @@ admitted:
 typedef struct sample_job
 {
 	seq		  **seqs;
-	const float *logits;
+	float	   *logits;			/* row k: seqs[k]'s (the sampler edits it) */
 	int32_t    *toks;
 	int			n;
 	int32_t		n_vocab;
@@ -790,8 +790,7 @@ sample_worker(void *arg, int ith, int nth)
 	(void) ith;
 	(void) nth;
 	while (llm_pool_take(&j->next, j->n, 1, &k, &end))
-		j->toks[k] = llm_sampler_sample(j->seqs[k]->smp,
-										(float *) j->logits + (size_t) k * j->n_vocab);
+		j->toks[k] = llm_sampler_sample(j->seqs[k]->smp, j->logits + (size_t) k * j->n_vocab);
 }
 
 /* Draw the tokens of the n sequences in e->sampled and update their state. */
