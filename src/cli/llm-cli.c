@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "blas.h"
+#include "clock.h"
 #include "engine.h"
 #include "quant.h"
 
@@ -44,15 +45,6 @@ typedef struct options
 	uint32_t	kv_type;
 	llm_sampling sampling;
 } options;
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void
 usage(void)
@@ -328,7 +320,7 @@ cmd_generate(const options *o)
 		fputs(o->prompt, stdout);
 		dt.at_start = false;	/* the text goes on after the prompt */
 	}
-	t0 = now_s();
+	t0 = llm_seconds(CLOCK_MONOTONIC);
 	while (llm_engine_busy(e))
 	{
 		int			n,
@@ -343,7 +335,7 @@ cmd_generate(const options *o)
 		while ((got = llm_seq_take(e, id, toks, 64)) > 0)
 		{
 			if (n_gen == 0)
-				t_first = now_s();
+				t_first = llm_seconds(CLOCK_MONOTONIC);
 			for (int i = 0; i < got; i++)
 			{
 				if (o->print_ids)
@@ -362,7 +354,7 @@ cmd_generate(const options *o)
 	}
 	if (!o->print_ids)
 		fwrite(piece, 1, llm_detok_flush(&dt, piece, sizeof(piece)), stdout);
-	t_end = now_s();
+	t_end = llm_seconds(CLOCK_MONOTONIC);
 	printf("\n");
 	fprintf(stderr, "prompt: %d tokens, %.2f tokens/s; generation: %d tokens, %.2f tokens/s (%d threads, %s)\n",
 			n_prompt, n_prompt / (t_first - t0 > 0 ? t_first - t0 : 1e-9),
@@ -500,11 +492,11 @@ bench_generate(llm_engine *e, const int32_t *toks, int nseq, int n_predict)
 			goto fail;
 	if (llm_engine_step(e, &n, &err) != LLM_OK)
 		goto fail;
-	t0 = now_s();
+	t0 = llm_seconds(CLOCK_MONOTONIC);
 	while (llm_engine_busy(e))
 		if (llm_engine_step(e, &n, &err) != LLM_OK)
 			goto fail;
-	t0 = now_s() - t0;
+	t0 = llm_seconds(CLOCK_MONOTONIC) - t0;
 	for (int s = 0; s < nseq; s++)
 		llm_seq_remove(e, ids[s]);
 	return (double) nseq * (n_predict - 1) / t0;
@@ -604,14 +596,14 @@ cmd_bench(const options *o)
 		{
 			if (o->n_prompt_bench > 0)
 			{
-				double		t0 = now_s();
+				double		t0 = llm_seconds(CLOCK_MONOTONIC);
 
 				if (llm_engine_eval(e, toks, o->n_prompt_bench, logits, &err) != LLM_OK)
 				{
 					fprintf(stderr, "llm-cli: %s\n", err.msg);
 					return 1;
 				}
-				pp[r] = o->n_prompt_bench / (now_s() - t0);
+				pp[r] = o->n_prompt_bench / (llm_seconds(CLOCK_MONOTONIC) - t0);
 			}
 			for (int si = 0; si < n_seqs && o->n_predict > 0; si++)
 				if ((tg[si][r] = bench_generate(e, toks, seqs[si], o->n_predict)) < 0)

@@ -117,4 +117,4 @@ $(BUILD)/bench_attn: test/bench/bench_attn.c $(CORE_LIB)
 # bandwidth (benchmarks): the memory read roofline for test/bench/engine_bench.sh
 $(BUILD)/bandwidth: test/bench/bandwidth.c
 	@mkdir -p $(dir $@)
-	$(CORE_CC) -std=gnu11 -O2 -g -pthread -Wall -Wextra $< -o $@ -lpthread
+	$(CORE_CC) -std=gnu11 -O2 -g -pthread -Wall -Wextra -Isrc/core $< -o $@ -lpthread

@@ -40,6 +40,8 @@
 #include <time.h>
 #include <immintrin.h>
 
+#include "clock.h"
+
 #define MAX_THREADS 64
 #define MAX_PASSES 100
 #define CHUNK 256				/* bytes per loop iteration, every ISA */
@@ -67,26 +69,6 @@ typedef struct bw_thread
 	double		cpu[MAX_PASSES];	/* this thread's CPU seconds per pass */
 	pthread_t	tid;
 } bw_thread;
-
-/* Wall-clock seconds. */
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* CPU seconds used by the calling thread. */
-static double
-cpu_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Sum of p[0..len) as 64-bit words with AVX-512 loads; len % CHUNK == 0. */
 __attribute__((target("avx512f"))) static uint64_t
@@ -184,16 +166,16 @@ bw_thread_main(void *arg)
 	{
 		pthread_barrier_wait(&sh->barrier);
 		if (t->index == 0)
-			sh->t_start[p] = now_s();
+			sh->t_start[p] = llm_seconds(CLOCK_MONOTONIC);
 		double		c0;
 
 		pthread_barrier_wait(&sh->barrier);
-		c0 = cpu_s();
+		c0 = llm_seconds(CLOCK_THREAD_CPUTIME_ID);
 		t->sum += sh->fn(mine, slice, sh->dist);
-		t->cpu[p] = cpu_s() - c0;
+		t->cpu[p] = llm_seconds(CLOCK_THREAD_CPUTIME_ID) - c0;
 		pthread_barrier_wait(&sh->barrier);
 		if (t->index == 0)
-			sh->t_end[p] = now_s();
+			sh->t_end[p] = llm_seconds(CLOCK_MONOTONIC);
 	}
 	return NULL;
 }

@@ -20,18 +20,10 @@
 #include <time.h>
 
 #include "attn.h"
+#include "clock.h"
 #include "quant.h"
 
 #define NPOS 768
-
-static double
-cpu_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ns per (query, block) of a tile of rows x group queries over NPOS positions. */
 static double
@@ -43,7 +35,7 @@ bench_tile(const llm_attn_ops *ops, int hd, int rows, int group, const uint16_t 
 
 	for (int rep = 0; rep < 5; rep++)
 	{
-		double		t0 = cpu_now();
+		double		t0 = llm_seconds(CLOCK_THREAD_CPUTIME_ID);
 
 		for (int it = 0; it < passes; it++)
 			for (int p = 0; p < NPOS; p += LLM_ATTN_BLOCK)
@@ -61,7 +53,7 @@ bench_tile(const llm_attn_ops *ops, int hd, int rows, int group, const uint16_t 
 				ops->block_f16(q, (size_t) group * hd, rows, group, nkr, k + (size_t) p * hd,
 							   v + (size_t) p * hd, hd, hd, 1.0f / sqrtf((float) hd), ml, out);
 			}
-		t0 = cpu_now() - t0;
+		t0 = llm_seconds(CLOCK_THREAD_CPUTIME_ID) - t0;
 		best = t0 < best ? t0 : best;
 	}
 	return best * 1e9 / passes / (NPOS / LLM_ATTN_BLOCK) / (rows * group);

@@ -45,6 +45,7 @@
 #include <immintrin.h>
 
 #include "quant.h"
+#include "clock.h"
 
 #define ROWS 2048
 #define COLS 5632
@@ -52,16 +53,6 @@
 #define BATCH_BYTES ((size_t) 128 << 20)
 #define MAX_NT 512
 #define PREFILL_CHUNK 64
-
-/* CPU time of this thread: other processes on the machine do not count. */
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Plain read of buf with software prefetch (AVX2 loads). */
 __attribute__((target("avx2"))) static uint64_t
@@ -97,7 +88,7 @@ read_plain(const uint8_t *buf, size_t len)
 static double
 bench_read(const uint8_t *buf, size_t chunk, size_t nchunks, double secs)
 {
-	double		t0 = now(),
+	double		t0 = llm_seconds(CLOCK_THREAD_CPUTIME_ID),
 				t;
 	size_t		bytes = 0,
 				c = 0;
@@ -109,7 +100,7 @@ bench_read(const uint8_t *buf, size_t chunk, size_t nchunks, double secs)
 		sink ^= avx2 ? read_avx2(buf + c * chunk, chunk) : read_plain(buf + c * chunk, chunk);
 		bytes += chunk;
 		c = (c + 1) % nchunks;
-		t = now();
+		t = llm_seconds(CLOCK_THREAD_CPUTIME_ID);
 	} while (t - t0 < secs);
 	(void) sink;
 	return bytes / (t - t0) / 1e9;
@@ -160,7 +151,7 @@ bench_calls(uint32_t wt, int64_t n, const uint8_t *buf, size_t mbytes, size_t nc
 
 	for (int rep = 0; rep < 5; rep++)
 	{
-		double		t0 = now(),
+		double		t0 = llm_seconds(CLOCK_THREAD_CPUTIME_ID),
 					t;
 		size_t		calls = 0;
 
@@ -172,7 +163,7 @@ bench_calls(uint32_t wt, int64_t n, const uint8_t *buf, size_t mbytes, size_t nc
 			calls++;
 			if (ncopies != 0)
 				*c = (*c + 1) % ncopies;
-			t = now();
+			t = llm_seconds(CLOCK_THREAD_CPUTIME_ID);
 		} while (t - t0 < secs / 5);
 		if (calls / (t - t0) > best)
 			best = calls / (t - t0);
@@ -260,7 +251,7 @@ bench_pass(uint32_t wt, int64_t n, const uint8_t *buf, size_t mbytes, size_t nco
 		   size_t *c, const uint8_t *A, size_t arb, int nt, float *y, int64_t rows,
 		   double secs)
 {
-	double		t0 = now(),
+	double		t0 = llm_seconds(CLOCK_THREAD_CPUTIME_ID),
 				t = t0,
 				best = 1e30;
 
@@ -273,7 +264,7 @@ bench_pass(uint32_t wt, int64_t n, const uint8_t *buf, size_t mbytes, size_t nco
 			llm_matmul_rows(wt, n, W, A, arb, nt, y, rows, r,
 							r + PREFILL_CHUNK < rows ? r + PREFILL_CHUNK : rows);
 		*c = (*c + 1) % ncopies;
-		t = now();
+		t = llm_seconds(CLOCK_THREAD_CPUTIME_ID);
 		if (t - p0 < best)
 			best = t - p0;
 	} while (t - t0 < secs);

@@ -11,6 +11,7 @@
  */
 #include "unit.h"
 
+#include "clock.h"
 #include "gguf.h"
 #include "tokenizer.h"
 #include "tokenizer_internal.h"
@@ -899,16 +900,6 @@ test_vocab_flags(void)
 	llm_vocab_free(v);
 }
 
-/* Monotonic seconds. */
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* A 100 KB prompt tokenizes well under a second, and round-trips. */
 static void
 test_speed(void)
@@ -946,9 +937,9 @@ test_speed(void)
 
 		if (v == NULL)
 			continue;
-		t0 = now_s();
+		t0 = llm_seconds(CLOCK_MONOTONIC);
 		n = tok(v, text, len, false, false, &got);
-		dt = now_s() - t0;
+		dt = llm_seconds(CLOCK_MONOTONIC) - t0;
 		fprintf(stderr, "  %s: %zu bytes -> %d tokens in %.3f s\n", vocabs[k], len, n, dt);
 		CHECKF(n > 10000 && dt < limit, "%s: %.3f s", vocabs[k], dt);
 		back = detok(v, got, n, &back_len);
@@ -968,13 +959,14 @@ test_speed(void)
 			llm_vocab  *v = load_vocab(vs[k]);
 			int32_t    *got;
 			int			n;
-			double		t0;
+			double		t;
 
 			if (v == NULL)
 				continue;
-			t0 = now_s();
+			t = llm_seconds(CLOCK_MONOTONIC);
 			n = tok(v, text, 102400, false, false, &got);
-			CHECKF(n > 0 && now_s() - t0 < limit, "%s kind %d: %d tokens in %.3f s", vs[k], kind, n, now_s() - t0);
+			t = llm_seconds(CLOCK_MONOTONIC) - t;
+			CHECKF(n > 0 && t < limit, "%s kind %d: %d tokens in %.3f s", vs[k], kind, n, t);
 			free(got);
 			llm_vocab_free(v);
 		}
