@@ -199,35 +199,6 @@ llm_fwd_set_blas(llm_fwd *f, llm_sgemm_nt_fn sgemm, int min_rows, llm_error *err
 
 /* ---- element-wise pieces ---- */
 
-/* out = x / rms(x) * w, for one row of n. */
-static void
-rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps)
-{
-	double		ss = 0;
-
-	for (int64_t i = 0; i < n; i++)
-		ss += (double) x[i] * x[i];
-	{
-		float		scale = 1.0f / sqrtf((float) (ss / n) + eps);
-
-		for (int64_t i = 0; i < n; i++)
-			out[i] = x[i] * scale * w[i];
-	}
-}
-
-/* Rotate pair i of one head vector by the angle whose cos/sin are c, s. */
-static inline void
-rotate_pair(const llm_hparams *hp, float *vec, int i, float c, float s)
-{
-	int			a = hp->rope_style == LLM_ROPE_NORM ? 2 * i : i;
-	int			b = hp->rope_style == LLM_ROPE_NORM ? 2 * i + 1 : i + hp->n_rot / 2;
-	float		x0 = vec[a],
-				x1 = vec[b];
-
-	vec[a] = x0 * c - x1 * s;
-	vec[b] = x0 * s + x1 * c;
-}
-
 /* cos and sin of each rotary pair's angle at position pos: cs[2i], cs[2i + 1]. */
 static void
 rope_angles(const llm_fwd *f, float pos, float *cs)
@@ -247,9 +218,8 @@ rope_angles(const llm_fwd *f, float pos, float *cs)
 static void
 rope(const llm_hparams *hp, float *vec, int n_heads, const float *cs)
 {
-	for (int h = 0; h < n_heads; h++)
-		for (int i = 0; i < hp->n_rot / 2; i++)
-			rotate_pair(hp, vec + (size_t) h * hp->head_dim, i, cs[2 * i], cs[2 * i + 1]);
+	llm_vecops_get()->rope(vec, n_heads, hp->head_dim, hp->n_rot,
+						   hp->rope_style == LLM_ROPE_NEOX, cs);
 }
 
 /* ---- per-row work inside a job ---- */
@@ -792,7 +762,7 @@ residual_norm(const layer_ctx *c, int t, const float *w, bool add)
 
 	if (add)
 		add_row(x, f->xo + (size_t) t * dim, dim);
-	rmsnorm(f->xb + (size_t) t * fwd_wide(f), x, w, dim, f->m->hp.norm_eps);
+	llm_vecops_get()->rmsnorm(f->xb + (size_t) t * fwd_wide(f), x, w, dim, f->m->hp.norm_eps);
 }
 
 /*
@@ -835,7 +805,7 @@ prep_output(const layer_ctx *c, int t, int ith)
 
 	for (int64_t i = 0; i < dim; i++)
 		o[i] = f->x[row + i] + f->xo[row + i];
-	rmsnorm(o, o, f->m->output_norm, dim, f->m->hp.norm_eps);
+	llm_vecops_get()->rmsnorm(o, o, f->m->output_norm, dim, f->m->hp.norm_eps);
 }
 
 llm_status
