@@ -30,6 +30,7 @@
  * mix, fallbacks).  --kv-zoo adds "test.*" keys of every metadata type,
  * including nested arrays, so the file exercises every reader path.
  */
+#include "clock.h"
 #include "common.h"
 #include "gguf.h"
 #include "gguf_write.h"
@@ -39,7 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -442,7 +442,7 @@ main(int argc, char **argv)
 	uint8_t    *chunk = NULL;
 	int64_t		n_threads = 0;
 	size_t		total = 0;
-	struct timespec t0,
+	double		t0,
 				t1;
 	int			rc = 1;
 
@@ -680,7 +680,7 @@ main(int argc, char **argv)
 
 		n_threads = ncpu < 1 ? 1 : ncpu > 8 ? 8 : ncpu;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = llm_seconds(CLOCK_MONOTONIC);
 	if (gguf_writer_begin(w, out_path, &err) != LLM_OK)
 		goto llm_fail;
 	chunk = malloc(CHUNK_BYTES + (size_t) shape.hidden * 4 + (size_t) shape.dim * 4);
@@ -712,13 +712,13 @@ main(int argc, char **argv)
 	}
 	if (gguf_writer_finish(w, &err) != LLM_OK)
 		goto llm_fail;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	t1 = llm_seconds(CLOCK_MONOTONIC);
 	printf("wrote %s: shape %s (dim %lld, %lld layers, %lld heads, %lld kv heads, hidden %lld, "
 		   "ctx %lld, vocab %lld), %s, %.1f MiB of tensors in %.2f s\n",
 		   out_path, shape.name, (long long) shape.dim, (long long) shape.layers,
 		   (long long) shape.heads, (long long) shape.kv_heads, (long long) shape.hidden,
 		   (long long) shape.ctx, (long long) n_vocab, ft->name, total / 1048576.0,
-		   (double) (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+		   t1 - t0);
 	rc = 0;
 	goto done;
 
