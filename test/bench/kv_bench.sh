@@ -12,7 +12,9 @@
 #      its steady state, while all N sessions run, with the whole pgbench
 #      run's figure beside it); beside it the
 #      engine alone (llm-cli bench -s N: N sequences decoding together, no
-#      SQL, no prompts), so the SQL path's share shows; plotted to
+#      SQL, no prompts), so the SQL path's share shows, and, when
+#      LLAMA_BATCHED_BENCH names llama.cpp's llama-batched-bench, the same
+#      ratios for llama.cpp on the same model and threads; plotted to
 #      docs/throughput.png with gnuplot;
 #   2. KV memory waste under a mixed-length workload (prompts of about 64
 #      to 400 tokens, 32 to 192 new tokens, 12 sessions): llm_kv_cache's
@@ -35,6 +37,7 @@
 #   KV_BENCH_MIXED_SECONDS [60]     KV_BENCH_REPS [3] (part 3)
 #   KV_BENCH_PARTS ["1 2 3"] (which measurements to run)
 #   KV_BENCH_KEEP [0] (leave the cluster up)
+#   LLAMA_BATCHED_BENCH [unset] (path of llama.cpp's llama-batched-bench)
 #   LLM_MODELS_DIR [../shared/models]  PG_CONFIG [pg_config]
 set -uo pipefail
 
@@ -240,7 +243,32 @@ while read -r n etps; do
 	say "$(printf '%11d  %8s  %9sx' "$n" "$etps" "$ratio")"
 done <"$RUN/engine.raw"
 
+# A reference engine on the same machine and model, when its path is given:
+# llama.cpp's llama-batched-bench (B sequences, each a 14-token prompt
+# then $TOKENS generated tokens, decoded together), its generation rate at
+# each B as the ratio to B = 1 in its own run.
+: >"$RUN/llamacpp.dat"
+if [ -n "${LLAMA_BATCHED_BENCH:-}" ]; then
+	say ""
+	say "# llama.cpp alone: $LLAMA_BATCHED_BENCH -npp 14 -ntg $TOKENS -t $THREADS (S_TG: generated tokens/s of B sequences together)"
+	say "# sequences  tokens/s  ratio_to_1"
+	"$LLAMA_BATCHED_BENCH" -m "$MODEL" -c 4096 -b 512 -ub 512 -npp 14 -ntg "$TOKENS" \
+		-npl "$(echo $LEVELS | tr ' ' ',')" -t "$THREADS" >"$RUN/llamacpp.md" 2>&1 ||
+		tail -n 3 "$RUN/llamacpp.md"
+	awk -F'|' '$2 ~ /^ *14 *$/ { gsub(/ /, "", $4); gsub(/ /, "", $9); print $4, $9 }' \
+		"$RUN/llamacpp.md" >"$RUN/llamacpp.raw"
+	lbase=$(awk '$1 == 1 { print $2 }' "$RUN/llamacpp.raw")
+	while read -r n ltps; do
+		ratio=$(awk -v x="$ltps" -v y="${lbase:-0}" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "-" }')
+		printf '%d %s %s\n' "$n" "$ltps" "$ratio" >>"$RUN/llamacpp.dat"
+		say "$(printf '%11d  %8s  %9sx' "$n" "$ltps" "$ratio")"
+	done <"$RUN/llamacpp.raw"
+fi
+
 if command -v gnuplot >/dev/null; then
+	lplot=""
+	[ -s "$RUN/llamacpp.dat" ] &&
+		lplot=", '$RUN/llamacpp.dat' using 1:2 with linespoints lw 2 pt 9 dt 4 title 'llama.cpp alone (llama-batched-bench)'"
 	mkdir -p "$(dirname "$PLOT")"
 	gnuplot <<EOF
 set terminal pngcairo size 800,500 noenhanced
@@ -257,7 +285,7 @@ set yrange [0:*]
 base = $base
 plot '$RUN/throughput.dat' using 1:2 with linespoints lw 2 pt 7 title 'SQL sessions (continuous batching)', \
 	 '$RUN/engine.dat' using 1:2 with linespoints lw 2 pt 5 dt 3 title 'engine alone (llm-cli bench -s N)', \
-	 base title 'one session (no batching)' with lines dt 2
+	 base title 'one session (no batching)' with lines dt 2$lplot
 EOF
 	[ -s "$PLOT" ] && say "# plot: ${PLOT#$ROOT/}"
 fi
