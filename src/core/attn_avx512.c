@@ -134,11 +134,22 @@ query(const float *q, const uint8_t *k, const uint8_t *v, size_t step, int nk, c
 	*m = mx;
 }
 
-/* Whether query() has a copy for head size hd (a multiple of 16). */
+/* The head sizes query() has a copy for (each a multiple of 16). */
+#define QUERY_HEAD_SIZES(X) X(32) X(48) X(64) X(80) X(96) X(128) X(256)
+
+/* Whether query() has a copy for head size hd. */
 static AI bool
 query_has(int hd)
 {
-	return hd == 32 || hd == 48 || hd == 64 || hd == 80 || hd == 96 || hd == 128 || hd == 256;
+	switch (hd)
+	{
+#define QUERY_HAS(h) case h:
+			QUERY_HEAD_SIZES(QUERY_HAS)
+#undef QUERY_HAS
+			return true;
+		default:
+			return false;
+	}
 }
 
 /* query() with the head size as a constant (one of query_has's). */
@@ -148,13 +159,9 @@ query_hd(const float *q, const uint8_t *k, const uint8_t *v, size_t step, int nk
 {
 	switch (hd)
 	{
-		case 32: query(q, k, v, step, nk, 2, scale, m, l, out, f16); break;
-		case 48: query(q, k, v, step, nk, 3, scale, m, l, out, f16); break;
-		case 64: query(q, k, v, step, nk, 4, scale, m, l, out, f16); break;
-		case 80: query(q, k, v, step, nk, 5, scale, m, l, out, f16); break;
-		case 96: query(q, k, v, step, nk, 6, scale, m, l, out, f16); break;
-		case 128: query(q, k, v, step, nk, 8, scale, m, l, out, f16); break;
-		case 256: query(q, k, v, step, nk, 16, scale, m, l, out, f16); break;
+#define QUERY_HD(h) case h: query(q, k, v, step, nk, (h) / 16, scale, m, l, out, f16); break;
+			QUERY_HEAD_SIZES(QUERY_HD)
+#undef QUERY_HD
 	}
 }
 
