@@ -182,7 +182,8 @@ llm_engine_open(const llm_engine_config *cfg, llm_engine **out, llm_error *err)
 	e->cfg.model_path = NULL;	/* not kept: the caller owns the string */
 	e->next_id = 1;
 
-	if ((rc = llm_model_load(cfg->model_path, &e->model, err)) != LLM_OK)
+	if ((rc = llm_model_load(cfg->model_path, &e->model, err)) != LLM_OK ||
+		(rc = llm_model_pack(e->model, err)) != LLM_OK)
 		goto fail;
 	fill_info(e);
 	e->n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : e->model->hp.n_ctx_train;

@@ -266,6 +266,57 @@ load_facts(llm_model *m, const char *path, llm_error *err)
 }
 
 llm_status
+llm_model_pack(llm_model *m, llm_error *err)
+{
+	const llm_hparams *hp = &m->hp;
+	llm_weight *ws[8];
+	int			n_max = hp->n_layer * 7 + 1;
+
+	if (quant_cpu_isa() < LLM_ISA_AMX || m->packed != NULL)
+		return LLM_OK;
+	m->packed = calloc(n_max, sizeof(void *));
+	if (m->packed == NULL)
+		return llm_errorf(err, LLM_ERR_NOMEM, "out of memory loading the model");
+	for (int l = -1; l < hp->n_layer; l++)
+	{
+		int			n = 0;
+
+		if (l < 0)
+			ws[n++] = &m->output;
+		else
+		{
+			llm_layer  *L = &m->layers[l];
+
+			ws[n++] = &L->wq;
+			ws[n++] = &L->wk;
+			ws[n++] = &L->wv;
+			ws[n++] = &L->wo;
+			ws[n++] = &L->w_gate;
+			ws[n++] = &L->w_up;
+			ws[n++] = &L->w_down;
+		}
+		for (int i = 0; i < n; i++)
+		{
+			llm_weight *w = ws[i];
+			size_t		bytes;
+			void	   *p;
+
+			if (w->type != LLM_Q8_0 || !quant_packed_shape_ok(w->rows, w->cols))
+				continue;
+			bytes = quant_packed_bytes(w->rows, w->cols);
+			p = aligned_alloc(64, (bytes + 63) & ~(size_t) 63);
+			if (p == NULL)
+				return llm_errorf(err, LLM_ERR_NOMEM, "out of memory packing the model's weights");
+			quant_packed_pack(w->data, w->rows, w->cols, p);
+			m->packed[m->n_packed++] = p;
+			m->packed_bytes += bytes;
+			w->packed = p;
+		}
+	}
+	return LLM_OK;
+}
+
+llm_status
 llm_model_load(const char *path, llm_model **out, llm_error *err)
 {
 	llm_model  *m;
@@ -304,6 +355,9 @@ llm_model_free(llm_model *m)
 	for (int i = 0; i < m->n_owned; i++)
 		free(m->owned[i]);
 	free(m->owned);
+	for (int i = 0; i < m->n_packed; i++)
+		free(m->packed[i]);
+	free(m->packed);
 	free(m->layers);
 	free(m->chat_template);
 	llm_vocab_free(m->vocab);

@@ -22,6 +22,7 @@ typedef struct llm_weight
 	int64_t		rows;			/* output features (ne[1]) */
 	int64_t		cols;			/* input features (ne[0]) */
 	size_t		row_bytes;
+	const void *packed;			/* quant_packed copy for the AMX level, or NULL */
 } llm_weight;
 
 typedef struct llm_layer
@@ -82,9 +83,23 @@ typedef struct llm_model
 	char	   *chat_template;	/* NUL-terminated copy or NULL */
 	float	  **owned;			/* F32 copies of 1-D tensors */
 	int			n_owned;
+	void	  **packed;			/* the weights' packed copies */
+	int			n_packed;
+	size_t		packed_bytes;
 } llm_model;
 
 llm_status	llm_model_load(const char *path, llm_model **out, llm_error *err);
 void		llm_model_free(llm_model *m);
+
+/*
+ * On a CPU with AMX, give each Q8_0 matrix of a fitting shape a packed copy
+ * (quant_packed_pack, w->packed): decode and batched decode (up to
+ * QUANT_PACKED_MAX_TOKENS rows) then read it instead of the file's rows
+ * (see quant_packed_amx.c).  The copies cost the matrices' size again in
+ * memory (m->packed_bytes); the file's rows stay mapped for prefill and the
+ * other ISA levels.  The engine calls it; tools that only read metadata or
+ * the vocabulary do not.
+ */
+llm_status	llm_model_pack(llm_model *m, llm_error *err);
 
 #endif							/* LLM_CORE_MODEL_H */

@@ -536,10 +536,15 @@ test_logits_kquants(void)
 
 /* ---- batching, prefix cache, preemption ---- */
 
+/*
+ * Eight greedy generations (prompts of 5 .. 33 tokens of the 512-token
+ * vocabulary, four sharing an 18-token prefix) give the same tokens alone,
+ * together (prefill chunks of up to 48 rows mixed with decode rows) and
+ * with preemptions in a small pool.
+ */
 static void
-test_batch_invariance(void)
+batch_invariance(const char *path)
 {
-	char		path[1024];
 	llm_engine *e;
 	int32_t		prompts[8][40];
 	int			lens[8];
@@ -548,8 +553,6 @@ test_batch_invariance(void)
 	llm_seq_id	ids[8];
 	llm_error	err;
 
-	if (!unit_model_path(path, sizeof(path), "stories260K/stories260K.gguf"))
-		SKIP("stories260K.gguf absent");
 	for (int s = 0; s < 8; s++)
 	{
 		lens[s] = 5 + s * 4;
@@ -633,6 +636,54 @@ test_batch_invariance(void)
 		llm_seq_remove(e, ids[s]);
 	}
 	llm_engine_close(e);
+}
+
+static void
+test_batch_invariance(void)
+{
+	char		path[1024];
+
+	if (!unit_model_path(path, sizeof(path), "stories260K/stories260K.gguf"))
+		SKIP("stories260K.gguf absent");
+	batch_invariance(path);
+}
+
+/*
+ * The same with Q8_0 weights (a random model made by the repo's tool), whose
+ * matrices the engine packs on a CPU with AMX: decode steps of 1 .. 8 rows
+ * read the packed copies, prefill chunks above 16 rows the file's rows;
+ * every row count must give the same bits.
+ */
+static void
+test_batch_invariance_q8_0(void)
+{
+	char		vocab[1024],
+				out[1024],
+				cmd[4096];
+	llm_model  *m;
+	llm_error	err;
+
+	if (!unit_model_path(vocab, sizeof(vocab), "stories260K/stories260K.gguf"))
+		SKIP("stories260K.gguf absent");
+	snprintf(out, sizeof(out), "%s/test-q8_0.gguf", unit_build_dir());
+	snprintf(cmd, sizeof(cmd),
+			 "%s/llm-random-model --shape tiny --dim 256 --hidden 512 --layers 2 --heads 4 "
+			 "--kv-heads 2 --ctx 128 --type q8_0 --vocab '%s' -o '%s' >/dev/null",
+			 unit_build_dir(), vocab, out);
+	CHECKF(system(cmd) == 0, "%s", cmd);
+	if (llm_model_load(out, &m, &err) != LLM_OK)
+	{
+		CHECKF(0, "load: %s", err.msg);
+		return;
+	}
+	CHECK(llm_model_pack(m, &err) == LLM_OK);
+	if (quant_cpu_isa() >= LLM_ISA_AMX)
+		CHECKF(m->n_packed == 2 * 7 + 1, "%d matrices packed", m->n_packed);
+	else
+		CHECK(m->n_packed == 0);
+	llm_model_free(m);
+	batch_invariance(out);
+	remove(out);
 }
 
 /*
@@ -945,6 +996,7 @@ main(void)
 	RUN(test_logits_reference);
 	RUN(test_logits_kquants);
 	RUN(test_batch_invariance);
+	RUN(test_batch_invariance_q8_0);
 	RUN(test_samples_cow);
 	RUN(test_rollback);
 	RUN(test_row_group);
