@@ -9,7 +9,10 @@
  * loop is the roofline.  The matrix is replicated to about 1 GiB and the
  * copies visited round-robin, so the weights come from DRAM and not from
  * the (large) last-level cache.  A "hot" figure on 64 L2-resident rows
- * shows the kernel's own speed.  Each figure is the best of 5 slices, and
+ * shows the kernel's own speed.  On a CPU with AMX a "packed" row follows
+ * Q8_0: the same copies packed for the AMX level (quant_packed_pack), read
+ * by quant_packed_matmul as the engine's decode does.  Each figure is the
+ * best of 5 slices, and
  * times are the thread's CPU time, so other
  * load on the machine (time slicing) does not distort the figures, though
  * it still competes for memory bandwidth.
@@ -140,12 +143,14 @@ fill_copies(uint8_t *buf, uint32_t wt, int64_t rows, int64_t n, const float *wf,
 /*
  * Best-of-5 rate of llm_matmul_rows(rows x n, nt tokens) in calls per
  * CPU-second, the weights taken from the copies round-robin (*c is the
- * next copy) or, with ncopies = 0, always from the first.
+ * next copy) or, with ncopies = 0, always from the first.  With packed,
+ * the copies are Q8_0 matrices packed for the AMX level and the call is
+ * quant_packed_matmul.
  */
 static double
 bench_calls(uint32_t wt, int64_t n, const uint8_t *buf, size_t mbytes, size_t ncopies,
 			size_t *c, const uint8_t *A, size_t arb, int nt, float *y, int64_t rows,
-			double secs)
+			double secs, bool packed)
 {
 	double		best = 0;
 
@@ -159,7 +164,10 @@ bench_calls(uint32_t wt, int64_t n, const uint8_t *buf, size_t mbytes, size_t nc
 		{
 			const uint8_t *W = ncopies == 0 ? buf : buf + *c * mbytes;
 
-			llm_matmul_rows(wt, n, W, A, arb, nt, y, rows, 0, rows);
+			if (packed)
+				quant_packed_matmul(n, W, A, arb, nt, y, rows, 0, rows);
+			else
+				llm_matmul_rows(wt, n, W, A, arb, nt, y, rows, 0, rows);
 			calls++;
 			if (ncopies != 0)
 				*c = (*c + 1) % ncopies;
@@ -228,12 +236,37 @@ bench_decode(const char *only, uint8_t *buf, const float *wf, const float *af,
 				int64_t		rows = k == 1 ? 64 : ROWS;
 
 				gbs[k] = rows * rb * bench_calls(wt, COLS, buf, mbytes, k == 1 ? 0 : ncopies,
-												 &c, A, arb, nt, y, rows, secs) / 1e9;
+												 &c, A, arb, nt, y, rows, secs, false) / 1e9;
 			}
 			printf("%-6s %-7s %8.2f %8.2f %8.2f %8.2f %8.0f%%\n", llm_dtype_name(wt),
 				   quant_isa_name((llm_isa) l), gbs[0], gbs[1], gbs[2], gbs[3],
 				   100 * gbs[0] / mem);
 			fflush(stdout);
+		}
+		if (wt == LLM_Q8_0 && top == LLM_ISA_AMX)
+		{
+			/* the same copies packed for the AMX level (what the engine reads) */
+			uint8_t    *pbuf = aligned_alloc(64, TOTAL_BYTES);
+			double		gbs[4];
+
+			if (pbuf != NULL)
+			{
+				quant_init(top);
+				for (size_t k = 0; k < ncopies; k++)
+					quant_packed_pack(buf + k * mbytes, ROWS, COLS, pbuf + k * mbytes);
+				for (int k = 0; k < 4; k++)
+				{
+					int			nt = k == 2 ? 4 : k == 3 ? 16 : 1;
+					int64_t		rows = k == 1 ? 64 : ROWS;
+
+					gbs[k] = rows * rb * bench_calls(wt, COLS, pbuf, mbytes, k == 1 ? 0 : ncopies,
+													 &c, A, arb, nt, y, rows, secs, true) / 1e9;
+				}
+				printf("%-6s %-7s %8.2f %8.2f %8.2f %8.2f %8.0f%%\n", "q8_0", "packed",
+					   gbs[0], gbs[1], gbs[2], gbs[3], 100 * gbs[0] / mem);
+				fflush(stdout);
+				free(pbuf);
+			}
 		}
 		free(A);
 	}
