@@ -381,10 +381,10 @@ mm_worker(void *arg, int ith, int nth)
 	{
 		const llm_weight *w = j->w[i];
 
-		if (w->packed != NULL && j->nt <= QUANT_PACKED_MAX_TOKENS &&
+		if (w->packed != NULL && j->nt <= quant_packed_max_tokens(w->type) &&
 			quant_active_isa() == LLM_ISA_AMX)
-			quant_packed_matmul(w->cols, w->packed, j->xq, j->xq_stride, j->nt, j->y[i],
-								w->rows, r0, r1);
+			quant_packed_matmul(w->type, w->cols, w->packed, j->xq, j->xq_stride, j->nt,
+								j->y[i], w->rows, r0, r1);
 		else
 			llm_matmul_rows(w->type, w->cols, w->data, j->xq, j->xq_stride, j->nt,
 							j->y[i], w->rows, r0, r1);

@@ -301,13 +301,13 @@ llm_model_pack(llm_model *m, llm_error *err)
 			size_t		bytes;
 			void	   *p;
 
-			if (w->type != LLM_Q8_0 || !quant_packed_shape_ok(w->rows, w->cols))
+			if (!quant_packed_shape_ok(w->type, w->rows, w->cols))
 				continue;
-			bytes = quant_packed_bytes(w->rows, w->cols);
+			bytes = quant_packed_bytes(w->type, w->rows, w->cols);
 			p = aligned_alloc(64, (bytes + 63) & ~(size_t) 63);
 			if (p == NULL)
 				return llm_errorf(err, LLM_ERR_NOMEM, "out of memory packing the model's weights");
-			quant_packed_pack(w->data, w->rows, w->cols, p);
+			quant_packed_pack(w->type, w->data, w->rows, w->cols, p);
 			m->packed[m->n_packed++] = p;
 			m->packed_bytes += bytes;
 			w->packed = p;

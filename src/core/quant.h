@@ -105,20 +105,22 @@ void		llm_matmul_rows(uint32_t wtype, int64_t n, const void *W,
 int			llm_matmul_token_group(uint32_t wtype);
 
 /*
- * Q8_0 matrices repacked for the AMX level (quant_packed_amx.c): 16-row
- * groups, each block's 16 scales then its quants as one AMX tile.  A
- * matrix qualifies when quant_packed_shape_ok (rows a multiple of 16, cols
- * of 32, at most 16384); quant_packed_pack writes quant_packed_bytes into
- * dst (64-byte aligned).  quant_packed_matmul is llm_matmul_rows on the
- * packed copy for 1 .. QUANT_PACKED_MAX_TOKENS tokens, rows [r0, r1)
- * multiples of 16, giving each (row, token) the bits the AMX kernels give
- * on the original rows.  Only call it while quant_active_isa() is AMX.
+ * Q8_0 and Q4_0 matrices repacked for the AMX level (quant_packed_amx.c):
+ * 16-row groups, each block's 16 scales then its quants as one tile.  A
+ * matrix qualifies when quant_packed_shape_ok (type Q8_0 or Q4_0, rows a
+ * multiple of 16, cols of 32, at most 16384); quant_packed_pack writes
+ * quant_packed_bytes into dst (64-byte aligned).  quant_packed_matmul is
+ * llm_matmul_rows on the packed copy for 1 .. quant_packed_max_tokens(type)
+ * tokens, rows [r0, r1) multiples of 16, giving each (row, token) the bits
+ * the AMX kernels give on the original rows.  Only call it while
+ * quant_active_isa() is AMX.
  */
-#define QUANT_PACKED_MAX_TOKENS 16
-bool		quant_packed_shape_ok(int64_t rows, int64_t cols);
-size_t		quant_packed_bytes(int64_t rows, int64_t cols);
-void		quant_packed_pack(const void *W, int64_t rows, int64_t cols, void *dst);
-void		quant_packed_matmul(int64_t n, const void *P, const void *A, size_t a_stride,
-								int nt, float *y, int64_t ldy, int64_t r0, int64_t r1);
+bool		quant_packed_shape_ok(uint32_t type, int64_t rows, int64_t cols);
+size_t		quant_packed_bytes(uint32_t type, int64_t rows, int64_t cols);
+int			quant_packed_max_tokens(uint32_t type);
+void		quant_packed_pack(uint32_t type, const void *W, int64_t rows, int64_t cols, void *dst);
+void		quant_packed_matmul(uint32_t type, int64_t n, const void *P, const void *A,
+								size_t a_stride, int nt, float *y, int64_t ldy, int64_t r0,
+								int64_t r1);
 
 #endif							/* LLM_CORE_QUANT_H */

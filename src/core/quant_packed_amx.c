@@ -1,15 +1,26 @@
 /*
- * quant_packed_amx.c — Q8_0 matrices repacked for the AMX level, and their
- * matrix products (decode, batched decode and prefill alike).
+ * quant_packed_amx.c — Q8_0 and Q4_0 matrices repacked for the AMX level,
+ * and their matrix products for decode and batched decode.
  *
- * Layout: for each group of 16 rows and each 32-value block, 544 bytes:
+ * Layout: for each group of 16 rows and each 32-value block, 544 bytes
+ * (Q8_0) or 288 (Q4_0):
  *   bytes 0 .. 31     the 16 rows' f16 scales d
- *   bytes 32 .. 543   the 16 rows' quants as an AMX B tile ("VNNI"): row j
- *                     (64 bytes) holds, for rows m = 0 .. 15, their values
- *                     4j .. 4j + 3 at bytes 4m .. 4m + 3
- * the same bytes as the 16 rows' blocks, laid out so that one contiguous
- * 512-byte tile holds a block of 16 rows and one 64-byte vector holds four
- * values of each of the 16 rows.
+ *   bytes 32 ..       the 16 rows' quant bytes in dwords: row j (64 bytes)
+ *                     holds, for rows m = 0 .. 15, their quant bytes
+ *                     4j .. 4j + 3 at bytes 4m .. 4m + 3; for Q8_0 the 8
+ *                     rows are an AMX B tile ("VNNI"), for Q4_0 the 4 rows'
+ *                     low nibbles are values 4j .. 4j + 3 and their high
+ *                     nibbles values 16 + 4j .. 16 + 4j + 3
+ * the same bytes as the 16 rows' blocks, laid out so that one 64-byte vector
+ * holds four values of each of the 16 rows (and, for Q8_0, one contiguous
+ * 512-byte tile a block of 16 rows).
+ *
+ * Q4_0 (up to 5 tokens, quant_packed_max_tokens; the AMX kernels on the
+ * original rows take 6 and more) works as the Q8_0 VNNI kernel below with
+ * the nibbles (unsigned) as vpdpbusd's first operand and the accumulator
+ * starting at -8 * sum(a): the exact sum of (q - 8) * a, the AMX kernels'
+ * bits again.  bench_matmul (2048 x 5632, one thread): 13.6 GB/s from
+ * memory against 12.0 on the original rows, 43 in L2 against 16-19.
  *
  * Products, for rows [r0, r1) (multiples of 16) and nt tokens of Q8_0
  * activations:
@@ -63,38 +74,62 @@ typedef struct packed_cfg
 	uint8_t		rows[16];
 } packed_cfg;
 
+/* Bytes of one (16-row group, block) of a packed Q4_0 matrix. */
+#define PACKED_BLOCK_Q4_0 288
+
 bool
-quant_packed_shape_ok(int64_t rows, int64_t cols)
+quant_packed_shape_ok(uint32_t type, int64_t rows, int64_t cols)
 {
-	return rows > 0 && rows % 16 == 0 && cols > 0 && cols % 32 == 0 &&
-		cols / 32 <= PACKED_MAX_BLOCKS;
+	return (type == LLM_Q8_0 || type == LLM_Q4_0) && rows > 0 && rows % 16 == 0 &&
+		cols > 0 && cols % 32 == 0 && cols / 32 <= PACKED_MAX_BLOCKS;
 }
 
 size_t
-quant_packed_bytes(int64_t rows, int64_t cols)
+quant_packed_bytes(uint32_t type, int64_t rows, int64_t cols)
 {
-	return (size_t) (rows / 16) * (size_t) (cols / 32) * PACKED_BLOCK;
+	return (size_t) (rows / 16) * (size_t) (cols / 32) *
+		(type == LLM_Q4_0 ? PACKED_BLOCK_Q4_0 : PACKED_BLOCK);
 }
 
-void
-quant_packed_pack(const void *W, int64_t rows, int64_t cols, void *dst)
+/*
+ * Q8_0: up to 16 tokens; Q4_0: up to 5 (from 6 tokens on, the AMX kernels
+ * on the original rows, whose bits the packed kernel matches).
+ */
+int
+quant_packed_max_tokens(uint32_t type)
 {
-	size_t		ws = llm_row_bytes(LLM_Q8_0, cols);
+	return type == LLM_Q4_0 ? 5 : 16;
+}
+
+/*
+ * Both types: per (16-row group, block) the 16 rows' f16 scales, then
+ * their quant bytes in dwords: dword m of each 64-byte row j is row m's
+ * quant bytes 4j .. 4j + 3 (Q8_0: 8 such rows of values; Q4_0: 4 rows of
+ * packed nibbles, whose low nibbles are values 4j .. 4j + 3 and high
+ * nibbles values 16 + 4j ..).
+ */
+void
+quant_packed_pack(uint32_t type, const void *W, int64_t rows, int64_t cols, void *dst)
+{
+	size_t		ws = llm_row_bytes(type, cols),
+				bb = type == LLM_Q4_0 ? sizeof(quant_block_q4_0) : sizeof(quant_block_q8_0),
+				pb = type == LLM_Q4_0 ? PACKED_BLOCK_Q4_0 : PACKED_BLOCK;
+	int			nq = type == LLM_Q4_0 ? 4 : 8;	/* dwords of quants per row and block */
 	int64_t		nsb = cols / 32;
 
 	for (int64_t g = 0; g < rows / 16; g++)
 		for (int m = 0; m < 16; m++)
 		{
-			const quant_block_q8_0 *row = (const quant_block_q8_0 *) ((const uint8_t *) W +
-																	  (size_t) (16 * g + m) * ws);
+			const uint8_t *row = (const uint8_t *) W + (size_t) (16 * g + m) * ws;
 
 			for (int64_t s = 0; s < nsb; s++)
 			{
-				uint8_t    *o = (uint8_t *) dst + ((size_t) g * nsb + s) * PACKED_BLOCK;
+				const uint8_t *b = row + bb * s;	/* f16 d, then the quants */
+				uint8_t    *o = (uint8_t *) dst + ((size_t) g * nsb + s) * pb;
 
-				memcpy(o + 2 * m, &row[s].d, 2);
-				for (int j = 0; j < 8; j++)
-					memcpy(o + 32 + 64 * j + 4 * m, row[s].qs + 4 * j, 4);
+				memcpy(o + 2 * m, b, 2);
+				for (int j = 0; j < nq; j++)
+					memcpy(o + 32 + 64 * j + 4 * m, b + 2 + 4 * j, 4);
 			}
 		}
 }
@@ -177,6 +212,70 @@ packed_vnni(const int NT, int64_t nsb, const uint8_t *P, const uint8_t *A, size_
 
 					memcpy(&a4, A + t * as + sizeof(quant_block_q8_0) * s + 2 + 4 * j, 4);
 					c[t] = _mm512_dpbusd_epi32(c[t], w, _mm512_set1_epi32(a4));
+				}
+			}
+			for (int t = 0; t < NT; t++)
+				acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c[t]),
+										 _mm512_mul_ps(packed_scales(o), _mm512_set1_ps(da[t * nsb + s])),
+										 acc[t]);
+		}
+		for (int t = 0; t < NT; t++)
+			_mm512_storeu_ps(y + t * ldy + r, acc[t]);
+	}
+}
+
+/*
+ * Q4_0, up to 5 tokens (NT): as packed_vnni, the nibbles (unsigned) as
+ * vpdpbusd's first operand and the accumulator starting at -8 * sum(a),
+ * so each lane ends with the exact sum of (q - 8) * a over the block.
+ */
+static AI void
+packed_vnni_q4_0(const int NT, int64_t nsb, const uint8_t *P, const uint8_t *A, size_t as,
+				 float *y, int64_t ldy, int64_t r0, int64_t r1)
+{
+	float		da[5 * PACKED_MAX_BLOCKS];
+	int32_t		corr[5 * PACKED_MAX_BLOCKS];
+	const __m512i m4 = _mm512_set1_epi8(0x0F);
+
+	packed_vnni_tokens(nsb, A, as, NT, da, corr);
+	for (int i = 0; i < NT * nsb; i++)
+		corr[i] /= 16;			/* -128 * sum(a) -> -8 * sum(a) */
+	for (int64_t r = r0; r < r1; r += 16)
+	{
+		const uint8_t *pg = P + (size_t) (r / 16) * nsb * PACKED_BLOCK_Q4_0;
+		__m512		acc[5];
+
+		for (int t = 0; t < NT; t++)
+			acc[t] = _mm512_setzero_ps();
+		for (int64_t s = 0; s < nsb; s++)
+		{
+			const uint8_t *o = pg + (size_t) s * PACKED_BLOCK_Q4_0;
+			__m512i		c[5];
+
+			_mm_prefetch((const char *) o + PACKED_PREFETCH, _MM_HINT_T1);
+			_mm_prefetch((const char *) o + PACKED_PREFETCH + 64, _MM_HINT_T1);
+			_mm_prefetch((const char *) o + PACKED_PREFETCH + 128, _MM_HINT_T1);
+			_mm_prefetch((const char *) o + PACKED_PREFETCH + 192, _MM_HINT_T1);
+			_mm_prefetch((const char *) o + PACKED_PREFETCH + 256, _MM_HINT_T1);
+			for (int t = 0; t < NT; t++)
+				c[t] = _mm512_set1_epi32(corr[t * nsb + s]);
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++)
+			{
+				__m512i		q = _mm512_loadu_si512(o + 32 + 64 * j),
+							lo = _mm512_and_si512(q, m4),
+							hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+
+				for (int t = 0; t < NT; t++)
+				{
+					const uint8_t *ab = A + t * as + sizeof(quant_block_q8_0) * s + 2;
+					int32_t		a_lo,
+								a_hi;
+
+					memcpy(&a_lo, ab + 4 * j, 4);
+					memcpy(&a_hi, ab + 16 + 4 * j, 4);
+					c[t] = _mm512_dpbusd_epi32(c[t], lo, _mm512_set1_epi32(a_lo));
+					c[t] = _mm512_dpbusd_epi32(c[t], hi, _mm512_set1_epi32(a_hi));
 				}
 			}
 			for (int t = 0; t < NT; t++)
@@ -281,10 +380,21 @@ packed_amx(const int NT, int64_t nsb, const uint8_t *P, const uint8_t *A, size_t
 }
 
 void
-quant_packed_matmul(int64_t n, const void *P, const void *A, size_t as, int nt,
+quant_packed_matmul(uint32_t type, int64_t n, const void *P, const void *A, size_t as, int nt,
 					float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
-	if (nt == 1)
+	if (type == LLM_Q4_0)
+	{
+		switch (nt)
+		{
+			case 1: packed_vnni_q4_0(1, n / 32, P, A, as, y, ldy, r0, r1); break;
+			case 2: packed_vnni_q4_0(2, n / 32, P, A, as, y, ldy, r0, r1); break;
+			case 3: packed_vnni_q4_0(3, n / 32, P, A, as, y, ldy, r0, r1); break;
+			case 4: packed_vnni_q4_0(4, n / 32, P, A, as, y, ldy, r0, r1); break;
+			case 5: packed_vnni_q4_0(5, n / 32, P, A, as, y, ldy, r0, r1); break;
+		}
+	}
+	else if (nt == 1)
 		packed_vnni(1, n / 32, P, A, as, y, ldy, r0, r1);
 	else if (nt == 2)
 		packed_vnni(2, n / 32, P, A, as, y, ldy, r0, r1);

@@ -10,8 +10,9 @@
  * copies visited round-robin, so the weights come from DRAM and not from
  * the (large) last-level cache.  A "hot" figure on 64 L2-resident rows
  * shows the kernel's own speed.  On a CPU with AMX a "packed" row follows
- * Q8_0: the same copies packed for the AMX level (quant_packed_pack), read
- * by quant_packed_matmul as the engine's decode does.  Each figure is the
+ * Q8_0 and Q4_0: the same copies packed for the AMX level
+ * (quant_packed_pack), read by quant_packed_matmul as the engine's decode
+ * does (0: more tokens than the packed kernels take).  Each figure is the
  * best of 5 slices, and
  * times are the thread's CPU time, so other
  * load on the machine (time slicing) does not distort the figures, though
@@ -165,7 +166,7 @@ bench_calls(uint32_t wt, int64_t n, const uint8_t *buf, size_t mbytes, size_t nc
 			const uint8_t *W = ncopies == 0 ? buf : buf + *c * mbytes;
 
 			if (packed)
-				quant_packed_matmul(n, W, A, arb, nt, y, rows, 0, rows);
+				quant_packed_matmul(wt, n, W, A, arb, nt, y, rows, 0, rows);
 			else
 				llm_matmul_rows(wt, n, W, A, arb, nt, y, rows, 0, rows);
 			calls++;
@@ -243,7 +244,7 @@ bench_decode(const char *only, uint8_t *buf, const float *wf, const float *af,
 				   100 * gbs[0] / mem);
 			fflush(stdout);
 		}
-		if (wt == LLM_Q8_0 && top == LLM_ISA_AMX)
+		if (top == LLM_ISA_AMX && quant_packed_shape_ok(wt, ROWS, COLS))
 		{
 			/* the same copies packed for the AMX level (what the engine reads) */
 			uint8_t    *pbuf = aligned_alloc(64, TOTAL_BYTES);
@@ -253,16 +254,22 @@ bench_decode(const char *only, uint8_t *buf, const float *wf, const float *af,
 			{
 				quant_init(top);
 				for (size_t k = 0; k < ncopies; k++)
-					quant_packed_pack(buf + k * mbytes, ROWS, COLS, pbuf + k * mbytes);
+					quant_packed_pack(wt, buf + k * mbytes, ROWS, COLS, pbuf + k * mbytes);
 				for (int k = 0; k < 4; k++)
 				{
 					int			nt = k == 2 ? 4 : k == 3 ? 16 : 1;
+
+					if (nt > quant_packed_max_tokens(wt))
+					{
+						gbs[k] = 0;
+						continue;
+					}
 					int64_t		rows = k == 1 ? 64 : ROWS;
 
 					gbs[k] = rows * rb * bench_calls(wt, COLS, pbuf, mbytes, k == 1 ? 0 : ncopies,
 													 &c, A, arb, nt, y, rows, secs, true) / 1e9;
 				}
-				printf("%-6s %-7s %8.2f %8.2f %8.2f %8.2f %8.0f%%\n", "q8_0", "packed",
+				printf("%-6s %-7s %8.2f %8.2f %8.2f %8.2f %8.0f%%\n", llm_dtype_name(wt), "packed",
 					   gbs[0], gbs[1], gbs[2], gbs[3], 100 * gbs[0] / mem);
 				fflush(stdout);
 				free(pbuf);

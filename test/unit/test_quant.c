@@ -973,83 +973,95 @@ test_matmul_batch_invariance(void)
 }
 
 /*
- * Q8_0 matrices packed for the AMX level (quant_packed_*): for 1 .. 16
- * tokens and row ranges of whole 16-row groups, every output has the bits
- * the AMX kernels give on the original rows in a call of 20 tokens (full
- * tile groups), so decode, batched decode and prefill agree bit for bit;
- * the activation rows sit in a wider buffer (a stride above their size);
- * extreme values (all -128 / 127 quants) included; outputs outside the
- * range are not written.  Then which shapes qualify.
+ * Q8_0 and Q4_0 matrices packed for the AMX level (quant_packed_*): for 1
+ * .. quant_packed_max_tokens tokens and row ranges of whole 16-row groups,
+ * every output has the bits the AMX kernels give on the original rows in a
+ * call of 20 tokens (full tile groups), so decode, batched decode and
+ * prefill agree bit for bit; the activation rows sit in a wider buffer (a
+ * stride above their size); extreme values (all -128 / 127 quants, all-15
+ * nibbles) included; outputs outside the range are not written.  Then
+ * which shapes qualify.
  */
 static void
-test_packed_q8_0(void)
+test_packed(void)
 {
+	static const uint32_t types[] = {LLM_Q8_0, LLM_Q4_0};
 	static const int64_t ns[] = {32, 64, 96, 768, 2048};
 	int			rows = 64,
 				ntmax = 20;
 
 	if (quant_cpu_isa() < LLM_ISA_AMX)
 		SKIP("no AMX on this CPU");
-	for (int ni = 0; ni < (int) (sizeof(ns) / sizeof(ns[0])); ni++)
-	{
-		int64_t		n = ns[ni];
-		size_t		rb = llm_row_bytes(LLM_Q8_0, n),
-					as = rb + 40;
-		uint8_t    *W,
-				   *A0,
-				   *A = malloc(as * ntmax),
-				   *P = aligned_alloc(64, quant_packed_bytes(rows, n));
-		float	   *ref = malloc(sizeof(float) * rows * ntmax),
-				   *y = malloc(sizeof(float) * rows * ntmax);
-		int			bad = 0,
-					spill = 0;
-
-		quant_init(LLM_ISA_SCALAR);
-		W = random_rows(LLM_Q8_0, n, rows);
-		A0 = random_rows(LLM_Q8_0, n, ntmax);
-		/* a row of extreme weights and a token of extreme activations */
-		for (int64_t b = 0; b < n / 32; b++)
+	for (int ti = 0; ti < 2; ti++)
+		for (int ni = 0; ni < (int) (sizeof(ns) / sizeof(ns[0])); ni++)
 		{
-			memset(W + 5 * rb + 34 * b + 2, 0x80, 32);	/* the quants of block b */
-			memset(A0 + 3 * rb + 34 * b + 2, 0x7F, 32);
-		}
-		for (int t = 0; t < ntmax; t++)
-			memcpy(A + t * as, A0 + t * rb, rb);
-		quant_init(LLM_ISA_AMX);
-		CHECK(quant_packed_shape_ok(rows, n));
-		quant_packed_pack(W, rows, n, P);
-		llm_matmul_rows(LLM_Q8_0, n, W, A, as, ntmax, ref, rows, 0, rows);
-		for (int nt = 1; nt <= QUANT_PACKED_MAX_TOKENS; nt++)
-			for (int first = 0; first + nt <= ntmax; first += 3)
+			uint32_t	wt = types[ti];
+			int64_t		n = ns[ni];
+			size_t		rb = llm_row_bytes(wt, n),
+						arb = llm_row_bytes(LLM_Q8_0, n),
+						as = arb + 40,
+						bb = llm_dtype_block_bytes(wt);
+			uint8_t    *W,
+					   *A0,
+					   *A = malloc(as * ntmax),
+					   *P = aligned_alloc(64, quant_packed_bytes(wt, rows, n));
+			float	   *ref = malloc(sizeof(float) * rows * ntmax),
+					   *y = malloc(sizeof(float) * rows * ntmax);
+			int			bad = 0,
+						spill = 0;
+
+			quant_init(LLM_ISA_SCALAR);
+			W = random_rows(wt, n, rows);
+			A0 = random_rows(LLM_Q8_0, n, ntmax);
+			/* a row of extreme weights and a token of extreme activations */
+			for (int64_t b = 0; b < n / 32; b++)
 			{
-				for (int i = 0; i < rows * ntmax; i++)
-					y[i] = -7.0f;
-				quant_packed_matmul(n, P, A + first * as, as, nt, y, rows, 16, 48);
-				for (int t = 0; t < ntmax; t++)
-					for (int r = 0; r < rows; r++)
-					{
-						if (t >= nt || r < 16 || r >= 48)
-							spill += y[t * rows + r] != -7.0f;
-						else
-							bad += memcmp(&y[t * rows + r], &ref[(first + t) * rows + r],
-										  sizeof(float)) != 0;
-					}
+				memset(W + 5 * rb + bb * b + 2, wt == LLM_Q4_0 ? 0xFF : 0x80, bb - 2);
+				memset(A0 + 3 * arb + 34 * b + 2, 0x7F, 32);
 			}
-		CHECKF(bad == 0, "n %lld: %d packed outputs differ from the AMX kernels'", (long long) n, bad);
-		CHECKF(spill == 0, "n %lld: %d outputs written outside the range", (long long) n, spill);
-		free(W);
-		free(A0);
-		free(A);
-		free(P);
-		free(ref);
-		free(y);
-	}
-	CHECK(!quant_packed_shape_ok(8, 64));
-	CHECK(!quant_packed_shape_ok(64, 48));
-	CHECK(!quant_packed_shape_ok(0, 64));
-	CHECK(quant_packed_shape_ok(16, 16384));
-	CHECK(!quant_packed_shape_ok(16, 16416));
-	CHECK(quant_packed_bytes(32, 64) == 2 * 2 * 544);
+			for (int t = 0; t < ntmax; t++)
+				memcpy(A + t * as, A0 + t * arb, arb);
+			quant_init(LLM_ISA_AMX);
+			CHECK(quant_packed_shape_ok(wt, rows, n));
+			quant_packed_pack(wt, W, rows, n, P);
+			llm_matmul_rows(wt, n, W, A, as, ntmax, ref, rows, 0, rows);
+			for (int nt = 1; nt <= quant_packed_max_tokens(wt); nt++)
+				for (int first = 0; first + nt <= ntmax; first += 3)
+				{
+					for (int i = 0; i < rows * ntmax; i++)
+						y[i] = -7.0f;
+					quant_packed_matmul(wt, n, P, A + first * as, as, nt, y, rows, 16, 48);
+					for (int t = 0; t < ntmax; t++)
+						for (int r = 0; r < rows; r++)
+						{
+							if (t >= nt || r < 16 || r >= 48)
+								spill += y[t * rows + r] != -7.0f;
+							else
+								bad += memcmp(&y[t * rows + r], &ref[(first + t) * rows + r],
+											  sizeof(float)) != 0;
+						}
+				}
+			CHECKF(bad == 0, "%s n %lld: %d packed outputs differ from the AMX kernels'",
+				   llm_dtype_name(wt), (long long) n, bad);
+			CHECKF(spill == 0, "%s n %lld: %d outputs written outside the range",
+				   llm_dtype_name(wt), (long long) n, spill);
+			free(W);
+			free(A0);
+			free(A);
+			free(P);
+			free(ref);
+			free(y);
+		}
+	CHECK(quant_packed_max_tokens(LLM_Q8_0) == 16 && quant_packed_max_tokens(LLM_Q4_0) == 5);
+	CHECK(!quant_packed_shape_ok(LLM_Q8_0, 8, 64));
+	CHECK(!quant_packed_shape_ok(LLM_Q8_0, 64, 48));
+	CHECK(!quant_packed_shape_ok(LLM_Q8_0, 0, 64));
+	CHECK(quant_packed_shape_ok(LLM_Q4_0, 16, 16384));
+	CHECK(!quant_packed_shape_ok(LLM_Q8_0, 16, 16416));
+	CHECK(!quant_packed_shape_ok(LLM_Q4_K, 16, 256));
+	CHECK(!quant_packed_shape_ok(LLM_F16, 16, 64));
+	CHECK(quant_packed_bytes(LLM_Q8_0, 32, 64) == 2 * 2 * 544);
+	CHECK(quant_packed_bytes(LLM_Q4_0, 32, 64) == 2 * 2 * 288);
 	quant_init(quant_cpu_isa());
 }
 
@@ -1454,7 +1466,7 @@ main(void)
 	RUN(test_matmul);
 	RUN(test_matmul_amx_shapes);
 	RUN(test_matmul_batch_invariance);
-	RUN(test_packed_q8_0);
+	RUN(test_packed);
 	RUN(test_matmul_float_panels);
 	RUN(test_matmul_reuse);
 	RUN(test_matmul_extremes);
