@@ -27,6 +27,7 @@ int			llm_guc_kv_block_size = LLM_KV_BLOCK_SIZE_DEFAULT;
 int			llm_guc_kv_cache_type = LLM_KV_CACHE_F16;
 int			llm_guc_max_batch_tokens = LLM_MAX_BATCH_TOKENS_DEFAULT;
 int			llm_guc_blas_min_rows = 0;
+bool		llm_guc_pack_weights = true;
 int			llm_guc_context_overflow = LLM_CONTEXT_OVERFLOW_ERROR;
 
 static const struct config_enum_entry kv_cache_type_options[] = {
@@ -93,6 +94,16 @@ LlmGucInit(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("llm.pack_weights",
+							 "Packs the model's Q8_0 and Q4_0 matrices for decode on CPUs with AMX.",
+							 "Decode is faster, and the worker holds those matrices a second time "
+							 "in memory.",
+							 &llm_guc_pack_weights,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("llm.context_overflow",
 							 "What a prompt too long for the context does.",

@@ -83,6 +83,7 @@ extern int	llm_guc_kv_block_size;
 extern int	llm_guc_kv_cache_type;
 extern int	llm_guc_max_batch_tokens;
 extern int	llm_guc_blas_min_rows;
+extern bool llm_guc_pack_weights;
 extern int	llm_guc_context_overflow;
 
 extern void LlmGucInit(void);

@@ -12,8 +12,8 @@
  * call PostgreSQL.  With no or a bad model the worker stays up, publishes
  * the reason and answers each request with it (no crash loop); a reload
  * (SIGHUP) retries.  A reload that changes llm.model, llm.threads,
- * llm.max_batch_tokens or llm.blas_min_rows fails in-flight requests and
- * reopens the engine.  OpenBLAS, when llm.blas_min_rows asks for it, is
+ * llm.max_batch_tokens, llm.blas_min_rows or llm.pack_weights fails
+ * in-flight requests and reopens the engine.  OpenBLAS, when llm.blas_min_rows asks for it, is
  * loaded here by the engine (dlopen), never in the postmaster.
  *
  * Main loop (never sleeps while the engine is busy):
@@ -113,6 +113,7 @@ static char *loaded_path = NULL;
 static int	loaded_threads = 0;
 static int	loaded_batch = 0;
 static int	loaded_blas = 0;	/* llm.blas_min_rows the engine was opened with */
+static bool loaded_pack = true; /* llm.pack_weights the engine was opened with */
 static char *piece_buf = NULL;
 static size_t piece_cap = 0;
 static int32 *take_buf = NULL;
@@ -1139,6 +1140,7 @@ BuildInfoJson(StringInfo b, const char *path, const char *family,
 	appendStringInfo(b, ", \"rope_theta\": %s", num);
 	JsonInt(b, "n_params", (int64) info->n_params);
 	JsonInt(b, "size_bytes", (int64) info->n_bytes);
+	JsonInt(b, "packed_bytes", (int64) info->packed_bytes);
 	if (info->file_type == UINT32_MAX)
 		appendStringInfoString(b, ", \"file_type\": null");
 	else
@@ -1221,6 +1223,7 @@ LoadModel(void)
 	loaded_threads = threads;
 	loaded_batch = llm_guc_max_batch_tokens;
 	loaded_blas = llm_guc_blas_min_rows;
+	loaded_pack = llm_guc_pack_weights;
 
 	if (path[0] == '\0')
 	{
@@ -1244,6 +1247,7 @@ LoadModel(void)
 	cfg.kv_block_size = llm_guc_kv_block_size;
 	cfg.kv_type = llm_guc_kv_cache_type == LLM_KV_CACHE_F32 ? LLM_F32 : LLM_F16;
 	cfg.blas_min_rows = llm_guc_blas_min_rows;
+	cfg.pack_weights = llm_guc_pack_weights;
 
 	rc = OpenEngine(&cfg, &engine, &err);
 	if (rc == LLM_OK && llm_guc_context_size == 0 &&
@@ -1306,10 +1310,11 @@ LoadModel(void)
 	pfree(json.data);
 
 	ereport(LOG,
-			(errmsg("llm worker loaded model \"%s\": %s (%s), %d layers, n_embd %d, n_vocab %d, context %d tokens, %.1f MB of weights, %d threads, %s kernels",
+			(errmsg("llm worker loaded model \"%s\": %s (%s), %d layers, n_embd %d, n_vocab %d, context %d tokens, %.1f MB of weights (%.1f MB packed), %d threads, %s kernels",
 					path, info->name, info->arch, info->n_layer, info->n_embd,
 					info->n_vocab, llm_engine_n_ctx(engine),
-					(double) info->n_bytes / (1024.0 * 1024.0), threads,
+					(double) info->n_bytes / (1024.0 * 1024.0),
+					(double) info->packed_bytes / (1024.0 * 1024.0), threads,
 					quant_isa_name(quant_active_isa()))));
 }
 
@@ -1335,7 +1340,8 @@ ReloadConfig(void)
 		strcmp(llm_guc_model_path ? llm_guc_model_path : "", loaded_path ? loaded_path : "") != 0 ||
 		LlmGucThreads() != loaded_threads ||
 		llm_guc_max_batch_tokens != loaded_batch ||
-		llm_guc_blas_min_rows != loaded_blas)
+		llm_guc_blas_min_rows != loaded_blas ||
+		llm_guc_pack_weights != loaded_pack)
 	{
 		if (engine)
 			ereport(LOG,

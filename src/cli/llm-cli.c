@@ -42,6 +42,7 @@ typedef struct options
 	bool		print_ids;
 	bool		sinks;
 	int			blas;
+	bool		no_pack;
 	uint32_t	kv_type;
 	llm_sampling sampling;
 } options;
@@ -54,7 +55,8 @@ usage(void)
 			"               [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
 			"               [--threads K] [--ctx N] [--sinks] [--kv-type f16|f32] [--no-bos] [--ids]\n"
 			"               [--blas MIN_ROWS]  (prefill chunks of MIN_ROWS+ rows through OpenBLAS)\n"
-			"       llm-cli bench -m MODEL.gguf [-p N_PROMPT] [-n N_GEN] [-t 1,2] [-s 1,8] [-r REPS] [--blas N]\n"
+			"               [--no-pack]  (decode reads the file's Q8_0/Q4_0 rows, not packed copies)\n"
+			"       llm-cli bench -m MODEL.gguf [-p N_PROMPT] [-n N_GEN] [-t 1,2] [-s 1,8] [-r REPS] [--blas N] [--no-pack]\n"
 			"               (-s: sequences generating at once; tg is then their aggregate tokens/s)\n"
 			"       llm-cli tokenize -m MODEL.gguf -p TEXT [--bos]\n"
 			"       llm-cli logits -m MODEL.gguf (-p TEXT | --ids \"1 2 3\")\n"
@@ -204,6 +206,8 @@ parse_args(int argc, char **argv, options *o)
 		}
 		else if (!strcmp(a, "--sinks"))
 			o->sinks = true;
+		else if (!strcmp(a, "--no-pack"))
+			o->no_pack = true;
 		else if (!strcmp(a, "--bos"))
 			o->bos = true;
 		else if (!strcmp(a, "--no-bos"))
@@ -245,6 +249,7 @@ open_engine(const options *o, int threads, int max_seqs)
 	cfg.kv_type = o->kv_type;
 	cfg.kv_mem_size = 256u << 20;
 	cfg.blas_min_rows = o->blas;
+	cfg.pack_weights = !o->no_pack;
 	if (llm_engine_open(&cfg, &e, &err) != LLM_OK)
 	{
 		fprintf(stderr, "llm-cli: %s\n", err.msg);

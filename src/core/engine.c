@@ -103,6 +103,7 @@ llm_engine_config_default(void)
 	c.kv_mem_size = 64 << 20;
 	c.kv_block_size = 16;
 	c.kv_type = LLM_F16;
+	c.pack_weights = true;
 	return c;
 }
 
@@ -126,6 +127,7 @@ fill_info(llm_engine *e)
 	i->rope_theta = m->hp.rope_theta;
 	i->n_params = m->n_params;
 	i->n_bytes = m->n_bytes;
+	i->packed_bytes = m->packed_bytes;
 	i->file_type = (uint32_t) m->file_type;
 	memcpy(i->n_tensors_by_type, m->n_tensors_by_type, sizeof(i->n_tensors_by_type));
 	i->bos = llm_vocab_bos(m->vocab);
@@ -183,7 +185,7 @@ llm_engine_open(const llm_engine_config *cfg, llm_engine **out, llm_error *err)
 	e->next_id = 1;
 
 	if ((rc = llm_model_load(cfg->model_path, &e->model, err)) != LLM_OK ||
-		(rc = llm_model_pack(e->model, err)) != LLM_OK)
+		(cfg->pack_weights && (rc = llm_model_pack(e->model, err)) != LLM_OK))
 		goto fail;
 	fill_info(e);
 	e->n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : e->model->hp.n_ctx_train;

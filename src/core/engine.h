@@ -54,6 +54,12 @@ typedef struct llm_engine_config
 	 * else 1 = never trim).
 	 */
 	int			row_group;
+	/*
+	 * Pack the Q8_0 and Q4_0 matrices for decode on CPUs with AMX
+	 * (llm_model_pack): faster decode, the matrices' size again in memory.
+	 * Default true.
+	 */
+	bool		pack_weights;
 } llm_engine_config;
 
 llm_engine_config llm_engine_config_default(void);
@@ -72,6 +78,7 @@ typedef struct llm_model_info
 	float		rope_theta;
 	uint64_t	n_params;
 	uint64_t	n_bytes;		/* bytes of tensor data */
+	uint64_t	packed_bytes;	/* bytes of packed matrix copies (pack_weights) */
 	uint32_t	file_type;		/* general.file_type, or -1 */
 	int32_t		n_tensors_by_type[32];	/* index: ggml type id */
 	int32_t		bos, eos;
