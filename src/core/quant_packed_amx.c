@@ -134,11 +134,11 @@ quant_packed_pack(uint32_t type, const void *W, int64_t rows, int64_t cols, void
 		}
 }
 
-/* Prefetch the 544 bytes of the block PACKED_PREFETCH bytes after o. */
+/* Prefetch the block of bytes bytes PACKED_PREFETCH bytes after o. */
 static AI void
-packed_prefetch(const uint8_t *o)
+packed_prefetch(const uint8_t *o, int bytes)
 {
-	for (int i = 0; i < PACKED_BLOCK; i += 64)
+	for (int i = 0; i < bytes; i += 64)
 		_mm_prefetch((const char *) o + PACKED_PREFETCH + i, _MM_HINT_T1);
 }
 
@@ -150,11 +150,13 @@ packed_scales(const uint8_t *o)
 }
 
 /*
- * Each token's activation scales (as floats) and -128 * (sum of each
- * block's values), for the rows [r0, r1) of packed_vnni.
+ * Each token's activation scales (as floats) and mul * (the sum of each
+ * block's values): the accumulators' starting values of the VNNI kernels
+ * (mul -128 for Q8_0's w + 128, -8 for Q4_0's q - 8).
  */
 static void
-packed_vnni_tokens(int64_t nsb, const uint8_t *A, size_t as, int nt, float *da, int32_t *corr)
+packed_vnni_tokens(int64_t nsb, const uint8_t *A, size_t as, int nt, int mul, float *da,
+				   int32_t *corr)
 {
 	const __m256i ones = _mm256_set1_epi8(1);
 
@@ -171,7 +173,7 @@ packed_vnni_tokens(int64_t nsb, const uint8_t *A, size_t as, int nt, float *da, 
 			h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
 			h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
 			da[t * nsb + s] = _cvtsh_ss(ab[s].d);
-			corr[t * nsb + s] = -128 * _mm_cvtsi128_si32(h);
+			corr[t * nsb + s] = mul * _mm_cvtsi128_si32(h);
 		}
 	}
 }
@@ -185,7 +187,7 @@ packed_vnni(const int NT, int64_t nsb, const uint8_t *P, const uint8_t *A, size_
 	int32_t		corr[4 * PACKED_MAX_BLOCKS];
 	const __m512i x80 = _mm512_set1_epi8((char) 0x80);
 
-	packed_vnni_tokens(nsb, A, as, NT, da, corr);
+	packed_vnni_tokens(nsb, A, as, NT, -128, da, corr);
 	for (int64_t r = r0; r < r1; r += 16)
 	{
 		const uint8_t *pg = P + (size_t) (r / 16) * nsb * PACKED_BLOCK;
@@ -198,7 +200,7 @@ packed_vnni(const int NT, int64_t nsb, const uint8_t *P, const uint8_t *A, size_
 			const uint8_t *o = pg + (size_t) s * PACKED_BLOCK;
 			__m512i		c[4];
 
-			packed_prefetch(o);
+			packed_prefetch(o, PACKED_BLOCK);
 			for (int t = 0; t < NT; t++)
 				c[t] = _mm512_set1_epi32(corr[t * nsb + s]);
 #pragma GCC unroll 8
@@ -237,9 +239,7 @@ packed_vnni_q4_0(const int NT, int64_t nsb, const uint8_t *P, const uint8_t *A, 
 	int32_t		corr[5 * PACKED_MAX_BLOCKS];
 	const __m512i m4 = _mm512_set1_epi8(0x0F);
 
-	packed_vnni_tokens(nsb, A, as, NT, da, corr);
-	for (int i = 0; i < NT * nsb; i++)
-		corr[i] /= 16;			/* -128 * sum(a) -> -8 * sum(a) */
+	packed_vnni_tokens(nsb, A, as, NT, -8, da, corr);
 	for (int64_t r = r0; r < r1; r += 16)
 	{
 		const uint8_t *pg = P + (size_t) (r / 16) * nsb * PACKED_BLOCK_Q4_0;
@@ -252,11 +252,7 @@ packed_vnni_q4_0(const int NT, int64_t nsb, const uint8_t *P, const uint8_t *A, 
 			const uint8_t *o = pg + (size_t) s * PACKED_BLOCK_Q4_0;
 			__m512i		c[5];
 
-			_mm_prefetch((const char *) o + PACKED_PREFETCH, _MM_HINT_T1);
-			_mm_prefetch((const char *) o + PACKED_PREFETCH + 64, _MM_HINT_T1);
-			_mm_prefetch((const char *) o + PACKED_PREFETCH + 128, _MM_HINT_T1);
-			_mm_prefetch((const char *) o + PACKED_PREFETCH + 192, _MM_HINT_T1);
-			_mm_prefetch((const char *) o + PACKED_PREFETCH + 256, _MM_HINT_T1);
+			packed_prefetch(o, PACKED_BLOCK_Q4_0);
 			for (int t = 0; t < NT; t++)
 				c[t] = _mm512_set1_epi32(corr[t * nsb + s]);
 #pragma GCC unroll 4
@@ -356,7 +352,7 @@ packed_amx(const int NT, int64_t nsb, const uint8_t *P, const uint8_t *A, size_t
 				const uint8_t *o = pg + (size_t) s * PACKED_BLOCK;
 				const uint8_t *a = A + sizeof(quant_block_q8_0) * s + 2;
 
-				packed_prefetch(o);
+				packed_prefetch(o, PACKED_BLOCK);
 				if (s & 1)
 					PACKED_ISSUE(1, a, o, cbuf[1]);
 				else
