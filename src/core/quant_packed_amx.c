@@ -178,100 +178,77 @@ packed_vnni_tokens(int64_t nsb, const uint8_t *A, size_t as, int nt, int mul, fl
 	}
 }
 
-/* Up to 4 tokens (NT, a constant): see the file header. */
-static AI void
-packed_vnni(const int NT, int64_t nsb, const uint8_t *P, const uint8_t *A, size_t as,
-			float *y, int64_t ldy, int64_t r0, int64_t r1)
-{
-	float		da[4 * PACKED_MAX_BLOCKS];
-	int32_t		corr[4 * PACKED_MAX_BLOCKS];
-	const __m512i x80 = _mm512_set1_epi8((char) 0x80);
-
-	packed_vnni_tokens(nsb, A, as, NT, -128, da, corr);
-	for (int64_t r = r0; r < r1; r += 16)
-	{
-		const uint8_t *pg = P + (size_t) (r / 16) * nsb * PACKED_BLOCK;
-		__m512		acc[4];
-
-		for (int t = 0; t < NT; t++)
-			acc[t] = _mm512_setzero_ps();
-		for (int64_t s = 0; s < nsb; s++)
-		{
-			const uint8_t *o = pg + (size_t) s * PACKED_BLOCK;
-			__m512i		c[4];
-
-			packed_prefetch(o, PACKED_BLOCK);
-			for (int t = 0; t < NT; t++)
-				c[t] = _mm512_set1_epi32(corr[t * nsb + s]);
-#pragma GCC unroll 8
-			for (int j = 0; j < 8; j++)
-			{
-				__m512i		w = _mm512_xor_si512(_mm512_loadu_si512(o + 32 + 64 * j), x80);
-
-				for (int t = 0; t < NT; t++)
-				{
-					int32_t		a4;
-
-					memcpy(&a4, A + t * as + sizeof(quant_block_q8_0) * s + 2 + 4 * j, 4);
-					c[t] = _mm512_dpbusd_epi32(c[t], w, _mm512_set1_epi32(a4));
-				}
-			}
-			for (int t = 0; t < NT; t++)
-				acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c[t]),
-										 _mm512_mul_ps(packed_scales(o), _mm512_set1_ps(da[t * nsb + s])),
-										 acc[t]);
-		}
-		for (int t = 0; t < NT; t++)
-			_mm512_storeu_ps(y + t * ldy + r, acc[t]);
-	}
-}
-
 /*
- * Q4_0, up to 5 tokens (NT): as packed_vnni, the nibbles (unsigned) as
- * vpdpbusd's first operand and the accumulator starting at -8 * sum(a),
- * so each lane ends with the exact sum of (q - 8) * a over the block.
+ * Up to 5 tokens (NT, a constant): see the file header.  Q8_0 (Q4 false):
+ * per block 8 weight vectors, w + 128 (w xor 0x80) as vpdpbusd's unsigned
+ * operand, the accumulators starting at -128 * sum(a).  Q4_0: 4 vectors of
+ * nibble pairs, the low nibbles meeting values 4j .. 4j + 3 of the
+ * activations and the high ones values 16 + 4j .., the accumulators
+ * starting at -8 * sum(a) (the q - 8 offset).  Each lane ends with the
+ * exact integer dot product of its row and the block.
  */
 static AI void
-packed_vnni_q4_0(const int NT, int64_t nsb, const uint8_t *P, const uint8_t *A, size_t as,
-				 float *y, int64_t ldy, int64_t r0, int64_t r1)
+packed_vnni(const bool Q4, const int NT, int64_t nsb, const uint8_t *P, const uint8_t *A,
+			size_t as, float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
+	const int	pb = Q4 ? PACKED_BLOCK_Q4_0 : PACKED_BLOCK;
 	float		da[5 * PACKED_MAX_BLOCKS];
 	int32_t		corr[5 * PACKED_MAX_BLOCKS];
-	const __m512i m4 = _mm512_set1_epi8(0x0F);
+	const __m512i x80 = _mm512_set1_epi8((char) 0x80),
+				m4 = _mm512_set1_epi8(0x0F);
 
-	packed_vnni_tokens(nsb, A, as, NT, -8, da, corr);
+	packed_vnni_tokens(nsb, A, as, NT, Q4 ? -8 : -128, da, corr);
 	for (int64_t r = r0; r < r1; r += 16)
 	{
-		const uint8_t *pg = P + (size_t) (r / 16) * nsb * PACKED_BLOCK_Q4_0;
+		const uint8_t *pg = P + (size_t) (r / 16) * nsb * pb;
 		__m512		acc[5];
 
 		for (int t = 0; t < NT; t++)
 			acc[t] = _mm512_setzero_ps();
 		for (int64_t s = 0; s < nsb; s++)
 		{
-			const uint8_t *o = pg + (size_t) s * PACKED_BLOCK_Q4_0;
+			const uint8_t *o = pg + (size_t) s * pb;
 			__m512i		c[5];
 
-			packed_prefetch(o, PACKED_BLOCK_Q4_0);
+			packed_prefetch(o, pb);
 			for (int t = 0; t < NT; t++)
 				c[t] = _mm512_set1_epi32(corr[t * nsb + s]);
-#pragma GCC unroll 4
-			for (int j = 0; j < 4; j++)
+			if (Q4)
 			{
-				__m512i		q = _mm512_loadu_si512(o + 32 + 64 * j),
-							lo = _mm512_and_si512(q, m4),
-							hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-
-				for (int t = 0; t < NT; t++)
+#pragma GCC unroll 4
+				for (int j = 0; j < 4; j++)
 				{
-					const uint8_t *ab = A + t * as + sizeof(quant_block_q8_0) * s + 2;
-					int32_t		a_lo,
-								a_hi;
+					__m512i		q = _mm512_loadu_si512(o + 32 + 64 * j),
+								lo = _mm512_and_si512(q, m4),
+								hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
 
-					memcpy(&a_lo, ab + 4 * j, 4);
-					memcpy(&a_hi, ab + 16 + 4 * j, 4);
-					c[t] = _mm512_dpbusd_epi32(c[t], lo, _mm512_set1_epi32(a_lo));
-					c[t] = _mm512_dpbusd_epi32(c[t], hi, _mm512_set1_epi32(a_hi));
+					for (int t = 0; t < NT; t++)
+					{
+						const uint8_t *ab = A + t * as + sizeof(quant_block_q8_0) * s + 2;
+						int32_t		a_lo,
+									a_hi;
+
+						memcpy(&a_lo, ab + 4 * j, 4);
+						memcpy(&a_hi, ab + 16 + 4 * j, 4);
+						c[t] = _mm512_dpbusd_epi32(c[t], lo, _mm512_set1_epi32(a_lo));
+						c[t] = _mm512_dpbusd_epi32(c[t], hi, _mm512_set1_epi32(a_hi));
+					}
+				}
+			}
+			else
+			{
+#pragma GCC unroll 8
+				for (int j = 0; j < 8; j++)
+				{
+					__m512i		w = _mm512_xor_si512(_mm512_loadu_si512(o + 32 + 64 * j), x80);
+
+					for (int t = 0; t < NT; t++)
+					{
+						int32_t		a4;
+
+						memcpy(&a4, A + t * as + sizeof(quant_block_q8_0) * s + 2 + 4 * j, 4);
+						c[t] = _mm512_dpbusd_epi32(c[t], w, _mm512_set1_epi32(a4));
+					}
 				}
 			}
 			for (int t = 0; t < NT; t++)
@@ -379,27 +356,28 @@ void
 quant_packed_matmul(uint32_t type, int64_t n, const void *P, const void *A, size_t as, int nt,
 					float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
+	/* constant arguments, so that each case is its own specialised loop */
 	if (type == LLM_Q4_0)
-	{
 		switch (nt)
 		{
-			case 1: packed_vnni_q4_0(1, n / 32, P, A, as, y, ldy, r0, r1); break;
-			case 2: packed_vnni_q4_0(2, n / 32, P, A, as, y, ldy, r0, r1); break;
-			case 3: packed_vnni_q4_0(3, n / 32, P, A, as, y, ldy, r0, r1); break;
-			case 4: packed_vnni_q4_0(4, n / 32, P, A, as, y, ldy, r0, r1); break;
-			case 5: packed_vnni_q4_0(5, n / 32, P, A, as, y, ldy, r0, r1); break;
+			case 1: packed_vnni(true, 1, n / 32, P, A, as, y, ldy, r0, r1); break;
+			case 2: packed_vnni(true, 2, n / 32, P, A, as, y, ldy, r0, r1); break;
+			case 3: packed_vnni(true, 3, n / 32, P, A, as, y, ldy, r0, r1); break;
+			case 4: packed_vnni(true, 4, n / 32, P, A, as, y, ldy, r0, r1); break;
+			default: packed_vnni(true, 5, n / 32, P, A, as, y, ldy, r0, r1); break;
 		}
-	}
-	else if (nt == 1)
-		packed_vnni(1, n / 32, P, A, as, y, ldy, r0, r1);
-	else if (nt == 2)
-		packed_vnni(2, n / 32, P, A, as, y, ldy, r0, r1);
-	else if (nt == 3)
-		packed_vnni(3, n / 32, P, A, as, y, ldy, r0, r1);
-	else if (nt == 4)
-		packed_vnni(4, n / 32, P, A, as, y, ldy, r0, r1);
-	else if (nt <= 8)
-		packed_amx(8, n / 32, P, A, as, nt, y, ldy, r0, r1);
 	else
-		packed_amx(16, n / 32, P, A, as, nt, y, ldy, r0, r1);
+		switch (nt)
+		{
+			case 1: packed_vnni(false, 1, n / 32, P, A, as, y, ldy, r0, r1); break;
+			case 2: packed_vnni(false, 2, n / 32, P, A, as, y, ldy, r0, r1); break;
+			case 3: packed_vnni(false, 3, n / 32, P, A, as, y, ldy, r0, r1); break;
+			case 4: packed_vnni(false, 4, n / 32, P, A, as, y, ldy, r0, r1); break;
+			case 5: case 6: case 7: case 8:
+				packed_amx(8, n / 32, P, A, as, nt, y, ldy, r0, r1);
+				break;
+			default:
+				packed_amx(16, n / 32, P, A, as, nt, y, ldy, r0, r1);
+				break;
+		}
 }
