@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "quant.h"
 
@@ -265,54 +266,82 @@ load_facts(llm_model *m, const char *path, llm_error *err)
 	return LLM_OK;
 }
 
+/* The matrices llm_model_pack considers: output, then each layer's seven. */
+static int
+model_matrices(llm_model *m, llm_weight **ws)
+{
+	int			n = 0;
+
+	ws[n++] = &m->output;
+	for (int l = 0; l < m->hp.n_layer; l++)
+	{
+		llm_layer  *L = &m->layers[l];
+
+		ws[n++] = &L->wq;
+		ws[n++] = &L->wk;
+		ws[n++] = &L->wv;
+		ws[n++] = &L->wo;
+		ws[n++] = &L->w_gate;
+		ws[n++] = &L->w_up;
+		ws[n++] = &L->w_down;
+	}
+	return n;
+}
+
+/*
+ * The copies share one allocation in 2 MB pages where the kernel allows
+ * them (transparent huge pages on request): a 1.1B-parameter Q8_0 model's
+ * 1.1 GB are then 550 page faults instead of 270000, and decode walks fewer
+ * page tables.
+ */
 llm_status
 llm_model_pack(llm_model *m, llm_error *err)
 {
-	const llm_hparams *hp = &m->hp;
-	llm_weight *ws[8];
-	int			n_max = hp->n_layer * 7 + 1;
+	const size_t huge = (size_t) 2 << 20;
+	llm_weight **ws;
+	int			n;
+	size_t		total = 0,
+				off = 0;
+	uint8_t    *buf;
 
 	if (quant_cpu_isa() < LLM_ISA_AMX || m->packed != NULL)
 		return LLM_OK;
-	m->packed = calloc(n_max, sizeof(void *));
-	if (m->packed == NULL)
+	ws = malloc(sizeof(llm_weight *) * (m->hp.n_layer * 7 + 1));
+	if (ws == NULL)
 		return llm_errorf(err, LLM_ERR_NOMEM, "out of memory loading the model");
-	for (int l = -1; l < hp->n_layer; l++)
+	n = model_matrices(m, ws);
+	for (int i = 0; i < n; i++)
+		if (quant_packed_shape_ok(ws[i]->type, ws[i]->rows, ws[i]->cols))
+			total += (quant_packed_bytes(ws[i]->type, ws[i]->rows, ws[i]->cols) + 63) & ~(size_t) 63;
+	if (total == 0)
 	{
-		int			n = 0;
-
-		if (l < 0)
-			ws[n++] = &m->output;
-		else
-		{
-			llm_layer  *L = &m->layers[l];
-
-			ws[n++] = &L->wq;
-			ws[n++] = &L->wk;
-			ws[n++] = &L->wv;
-			ws[n++] = &L->wo;
-			ws[n++] = &L->w_gate;
-			ws[n++] = &L->w_up;
-			ws[n++] = &L->w_down;
-		}
-		for (int i = 0; i < n; i++)
-		{
-			llm_weight *w = ws[i];
-			size_t		bytes;
-			void	   *p;
-
-			if (!quant_packed_shape_ok(w->type, w->rows, w->cols))
-				continue;
-			bytes = quant_packed_bytes(w->type, w->rows, w->cols);
-			p = aligned_alloc(64, (bytes + 63) & ~(size_t) 63);
-			if (p == NULL)
-				return llm_errorf(err, LLM_ERR_NOMEM, "out of memory packing the model's weights");
-			quant_packed_pack(w->type, w->data, w->rows, w->cols, p);
-			m->packed[m->n_packed++] = p;
-			m->packed_bytes += bytes;
-			w->packed = p;
-		}
+		free(ws);
+		return LLM_OK;
 	}
+	buf = aligned_alloc(huge, (total + huge - 1) & ~(huge - 1));
+	m->packed = malloc(sizeof(void *));
+	if (buf == NULL || m->packed == NULL)
+	{
+		free(buf);
+		free(ws);
+		return llm_errorf(err, LLM_ERR_NOMEM, "out of memory packing the model's weights");
+	}
+	madvise(buf, (total + huge - 1) & ~(huge - 1), MADV_HUGEPAGE);
+	m->packed[0] = buf;
+	m->n_packed = 0;
+	for (int i = 0; i < n; i++)
+	{
+		llm_weight *w = ws[i];
+
+		if (!quant_packed_shape_ok(w->type, w->rows, w->cols))
+			continue;
+		quant_packed_pack(w->type, w->data, w->rows, w->cols, buf + off);
+		w->packed = buf + off;
+		m->packed_bytes += quant_packed_bytes(w->type, w->rows, w->cols);
+		off += (quant_packed_bytes(w->type, w->rows, w->cols) + 63) & ~(size_t) 63;
+		m->n_packed++;
+	}
+	free(ws);
 	return LLM_OK;
 }
 
@@ -355,8 +384,8 @@ llm_model_free(llm_model *m)
 	for (int i = 0; i < m->n_owned; i++)
 		free(m->owned[i]);
 	free(m->owned);
-	for (int i = 0; i < m->n_packed; i++)
-		free(m->packed[i]);
+	if (m->packed)
+		free(m->packed[0]);
 	free(m->packed);
 	free(m->layers);
 	free(m->chat_template);
