@@ -13,8 +13,9 @@
  * the reason and answers each request with it (no crash loop); a reload
  * (SIGHUP) retries.  A reload that changes llm.model, llm.threads,
  * llm.max_batch_tokens, llm.blas_min_rows or llm.pack_weights fails
- * in-flight requests and reopens the engine.  OpenBLAS, when llm.blas_min_rows asks for it, is
- * loaded here by the engine (dlopen), never in the postmaster.
+ * in-flight requests and reopens the engine.  OpenBLAS, when
+ * llm.blas_min_rows asks for it, is loaded here by the engine (dlopen),
+ * never in the postmaster.
  *
  * Main loop (never sleeps while the engine is busy):
  *   1. ResetLatch, CHECK_FOR_INTERRUPTS (SIGTERM: die), reload if asked;

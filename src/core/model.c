@@ -318,27 +318,27 @@ llm_model_pack(llm_model *m, llm_error *err)
 		free(ws);
 		return LLM_OK;
 	}
-	buf = aligned_alloc(huge, (total + huge - 1) & ~(huge - 1));
-	m->packed = malloc(sizeof(void *));
-	if (buf == NULL || m->packed == NULL)
+	total = (total + huge - 1) & ~(huge - 1);
+	buf = aligned_alloc(huge, total);
+	if (buf == NULL)
 	{
-		free(buf);
 		free(ws);
 		return llm_errorf(err, LLM_ERR_NOMEM, "out of memory packing the model's weights");
 	}
-	madvise(buf, (total + huge - 1) & ~(huge - 1), MADV_HUGEPAGE);
-	m->packed[0] = buf;
-	m->n_packed = 0;
+	madvise(buf, total, MADV_HUGEPAGE);
+	m->packed = buf;
 	for (int i = 0; i < n; i++)
 	{
 		llm_weight *w = ws[i];
+		size_t		bytes;
 
 		if (!quant_packed_shape_ok(w->type, w->rows, w->cols))
 			continue;
+		bytes = quant_packed_bytes(w->type, w->rows, w->cols);
 		quant_packed_pack(w->type, w->data, w->rows, w->cols, buf + off);
 		w->packed = buf + off;
-		m->packed_bytes += quant_packed_bytes(w->type, w->rows, w->cols);
-		off += (quant_packed_bytes(w->type, w->rows, w->cols) + 63) & ~(size_t) 63;
+		m->packed_bytes += bytes;
+		off += (bytes + 63) & ~(size_t) 63;
 		m->n_packed++;
 	}
 	free(ws);
@@ -384,8 +384,6 @@ llm_model_free(llm_model *m)
 	for (int i = 0; i < m->n_owned; i++)
 		free(m->owned[i]);
 	free(m->owned);
-	if (m->packed)
-		free(m->packed[0]);
 	free(m->packed);
 	free(m->layers);
 	free(m->chat_template);

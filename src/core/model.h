@@ -83,7 +83,7 @@ typedef struct llm_model
 	char	   *chat_template;	/* NUL-terminated copy or NULL */
 	float	  **owned;			/* F32 copies of 1-D tensors */
 	int			n_owned;
-	void	  **packed;			/* packed[0]: the buffer of the packed copies */
+	void	   *packed;			/* the buffer holding the packed copies */
 	int			n_packed;		/* matrices packed */
 	size_t		packed_bytes;
 } llm_model;
