@@ -225,6 +225,19 @@ say "# $ROUNDS interleaved rounds per level, each pgbench -T $((rsecs + 2 * LEAD
 r8=$(awk '$1 == 8 { print $3 }' "$RUN/throughput.dat")
 [ -n "$r8" ] && say "# 8 sessions: ${r8}x one session (target >= 4x)"
 
+# ratio_table RAW DAT: RAW holds "sequences tokens/s" lines; append
+# "sequences tokens/s ratio" (to the 1-sequence line) to DAT and print them.
+ratio_table()
+{
+	local base n tps ratio
+	base=$(awk '$1 == 1 { print $2 }' "$1")
+	while read -r n tps; do
+		ratio=$(awk -v x="$tps" -v y="${base:-0}" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "-" }')
+		printf '%d %s %s\n' "$n" "$tps" "$ratio" >>"$2"
+		say "$(printf '%11d  %8s  %9sx' "$n" "$tps" "$ratio")"
+	done <"$1"
+}
+
 # The same batched decode steps without PostgreSQL (llm-cli bench -s: N
 # sequences generating together in one engine, no prompts, no requests),
 # so that the SQL path's share of the figures above can be told apart.
@@ -236,12 +249,7 @@ say "# sequences  tokens/s  ratio_to_1"
 	-s "$(echo $LEVELS | tr ' ' ',')" >"$RUN/engine.md" 2>&1 || tail -n 3 "$RUN/engine.md"
 awk -F'|' '$6 ~ /tg/ { n = 1; if (split($6, f, "x") > 1) n = f[2] + 0; gsub(/ /, "", $7); print n, $7 }' \
 	"$RUN/engine.md" >"$RUN/engine.raw"
-ebase=$(awk '$1 == 1 { print $2 }' "$RUN/engine.raw")
-while read -r n etps; do
-	ratio=$(awk -v x="$etps" -v y="${ebase:-0}" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "-" }')
-	printf '%d %s %s\n' "$n" "$etps" "$ratio" >>"$RUN/engine.dat"
-	say "$(printf '%11d  %8s  %9sx' "$n" "$etps" "$ratio")"
-done <"$RUN/engine.raw"
+ratio_table "$RUN/engine.raw" "$RUN/engine.dat"
 
 # A reference engine on the same machine and model, when its path is given:
 # llama.cpp's llama-batched-bench (B sequences, each a 14-token prompt
@@ -257,12 +265,7 @@ if [ -n "${LLAMA_BATCHED_BENCH:-}" ]; then
 		tail -n 3 "$RUN/llamacpp.md"
 	awk -F'|' '$2 ~ /^ *14 *$/ { gsub(/ /, "", $4); gsub(/ /, "", $9); print $4, $9 }' \
 		"$RUN/llamacpp.md" >"$RUN/llamacpp.raw"
-	lbase=$(awk '$1 == 1 { print $2 }' "$RUN/llamacpp.raw")
-	while read -r n ltps; do
-		ratio=$(awk -v x="$ltps" -v y="${lbase:-0}" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "-" }')
-		printf '%d %s %s\n' "$n" "$ltps" "$ratio" >>"$RUN/llamacpp.dat"
-		say "$(printf '%11d  %8s  %9sx' "$n" "$ltps" "$ratio")"
-	done <"$RUN/llamacpp.raw"
+	ratio_table "$RUN/llamacpp.raw" "$RUN/llamacpp.dat"
 fi
 
 if command -v gnuplot >/dev/null; then

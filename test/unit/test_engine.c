@@ -483,30 +483,45 @@ test_logits_reference(void)
 	quant_init(quant_cpu_isa());
 }
 
+/*
+ * Make a random-weight model of type (llm-random-model --type) with the
+ * stories260K vocabulary at out (unit_build_dir()/test-NAME.gguf, cap
+ * bytes) and load it; NULL (after a failed check) if that fails.
+ */
+static llm_model *
+make_tiny_model(const char *vocab, const char *type, const char *name, char *out, size_t cap)
+{
+	char		cmd[4096];
+	llm_model  *m;
+	llm_error	err;
+
+	snprintf(out, cap, "%s/test-%s.gguf", unit_build_dir(), name);
+	snprintf(cmd, sizeof(cmd),
+			 "%s/llm-random-model --shape tiny --dim 256 --hidden 512 --layers 2 --heads 4 "
+			 "--kv-heads 2 --ctx 128 --type %s --vocab '%s' -o '%s' >/dev/null",
+			 unit_build_dir(), type, vocab, out);
+	CHECKF(system(cmd) == 0, "%s", cmd);
+	if (llm_model_load(out, &m, &err) != LLM_OK)
+	{
+		CHECKF(0, "load: %s", err.msg);
+		return NULL;
+	}
+	return m;
+}
+
 /* K-quants (Q4_K, Q6_K) through the whole pass, on a model our tool makes. */
 static void
 test_logits_kquants(void)
 {
 	char		vocab[1024],
 				out[1024],
-				cmd[4096],
 				rel[PATH_MAX];
 	llm_model  *m;
-	llm_error	err;
 
 	if (!unit_model_path(vocab, sizeof(vocab), "stories260K/stories260K.gguf"))
 		SKIP("stories260K.gguf absent");
-	snprintf(out, sizeof(out), "%s/test-kquants.gguf", unit_build_dir());
-	snprintf(cmd, sizeof(cmd),
-			 "%s/llm-random-model --shape tiny --dim 256 --hidden 512 --layers 2 --heads 4 "
-			 "--kv-heads 2 --ctx 128 --type q4_k_m --vocab '%s' -o '%s' >/dev/null",
-			 unit_build_dir(), vocab, out);
-	CHECKF(system(cmd) == 0, "%s", cmd);
-	if (llm_model_load(out, &m, &err) != LLM_OK)
-	{
-		CHECKF(0, "load: %s", err.msg);
+	if ((m = make_tiny_model(vocab, "q4_k_m", "kquants", out, sizeof(out))) == NULL)
 		return;
-	}
 	CHECK(m->n_tensors_by_type[LLM_Q4_K] > 0);
 	CHECK(m->n_tensors_by_type[LLM_Q6_K] > 0);
 	llm_model_free(m);
@@ -658,24 +673,14 @@ static void
 test_batch_invariance_q8_0(void)
 {
 	char		vocab[1024],
-				out[1024],
-				cmd[4096];
+				out[1024];
 	llm_model  *m;
 	llm_error	err;
 
 	if (!unit_model_path(vocab, sizeof(vocab), "stories260K/stories260K.gguf"))
 		SKIP("stories260K.gguf absent");
-	snprintf(out, sizeof(out), "%s/test-q8_0.gguf", unit_build_dir());
-	snprintf(cmd, sizeof(cmd),
-			 "%s/llm-random-model --shape tiny --dim 256 --hidden 512 --layers 2 --heads 4 "
-			 "--kv-heads 2 --ctx 128 --type q8_0 --vocab '%s' -o '%s' >/dev/null",
-			 unit_build_dir(), vocab, out);
-	CHECKF(system(cmd) == 0, "%s", cmd);
-	if (llm_model_load(out, &m, &err) != LLM_OK)
-	{
-		CHECKF(0, "load: %s", err.msg);
+	if ((m = make_tiny_model(vocab, "q8_0", "q8_0", out, sizeof(out))) == NULL)
 		return;
-	}
 	CHECK(llm_model_pack(m, &err) == LLM_OK);
 	if (quant_cpu_isa() >= LLM_ISA_AMX)
 		CHECKF(m->n_packed == 2 * 7 + 1, "%d matrices packed", m->n_packed);

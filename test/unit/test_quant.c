@@ -997,34 +997,29 @@ test_packed(void)
 		{
 			uint32_t	wt = types[ti];
 			int64_t		n = ns[ni];
+			matmul_case c = matmul_case_new(wt, n, rows, ntmax);
 			size_t		rb = llm_row_bytes(wt, n),
-						arb = llm_row_bytes(LLM_Q8_0, n),
-						as = arb + 40,
+						as = c.arb + 40,
 						bb = llm_dtype_block_bytes(wt);
-			uint8_t    *W,
-					   *A0,
-					   *A = malloc(as * ntmax),
+			uint8_t    *A = malloc(as * ntmax),
 					   *P = aligned_alloc(64, quant_packed_bytes(wt, rows, n));
-			float	   *ref = malloc(sizeof(float) * rows * ntmax),
-					   *y = malloc(sizeof(float) * rows * ntmax);
+			float	   *ref = c.ref,
+					   *y = c.y;
 			int			bad = 0,
 						spill = 0;
 
-			quant_init(LLM_ISA_SCALAR);
-			W = random_rows(wt, n, rows);
-			A0 = random_rows(LLM_Q8_0, n, ntmax);
 			/* a row of extreme weights and a token of extreme activations */
 			for (int64_t b = 0; b < n / 32; b++)
 			{
-				memset(W + 5 * rb + bb * b + 2, wt == LLM_Q4_0 ? 0xFF : 0x80, bb - 2);
-				memset(A0 + 3 * arb + 34 * b + 2, 0x7F, 32);
+				memset(c.W + 5 * rb + bb * b + 2, wt == LLM_Q4_0 ? 0xFF : 0x80, bb - 2);
+				memset(c.A + 3 * c.arb + 34 * b + 2, 0x7F, 32);
 			}
 			for (int t = 0; t < ntmax; t++)
-				memcpy(A + t * as, A0 + t * arb, arb);
+				memcpy(A + t * as, c.A + t * c.arb, c.arb);
 			quant_init(LLM_ISA_AMX);
 			CHECK(quant_packed_shape_ok(wt, rows, n));
-			quant_packed_pack(wt, W, rows, n, P);
-			llm_matmul_rows(wt, n, W, A, as, ntmax, ref, rows, 0, rows);
+			quant_packed_pack(wt, c.W, rows, n, P);
+			llm_matmul_rows(wt, n, c.W, A, as, ntmax, ref, rows, 0, rows);
 			for (int nt = 1; nt <= quant_packed_max_tokens(wt); nt++)
 				for (int first = 0; first + nt <= ntmax; first += 3)
 				{
@@ -1045,12 +1040,9 @@ test_packed(void)
 				   llm_dtype_name(wt), (long long) n, bad);
 			CHECKF(spill == 0, "%s n %lld: %d outputs written outside the range",
 				   llm_dtype_name(wt), (long long) n, spill);
-			free(W);
-			free(A0);
+			matmul_case_free(&c);
 			free(A);
 			free(P);
-			free(ref);
-			free(y);
 		}
 	CHECK(quant_packed_max_tokens(LLM_Q8_0) == 16 && quant_packed_max_tokens(LLM_Q4_0) == 5);
 	CHECK(!quant_packed_shape_ok(LLM_Q8_0, 8, 64));
