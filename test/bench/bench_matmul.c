@@ -180,6 +180,33 @@ bench_calls(uint32_t wt, int64_t n, const uint8_t *buf, size_t mbytes, size_t nc
 	return best;
 }
 
+/*
+ * One row of the decode table: dram (nt = 1 over the copies), hot (64
+ * rows), nt = 4 and nt = 16 in GB/s, and dram as a share of the read loop's
+ * mem; 0 where the packed kernels do not take that many tokens.
+ */
+static void
+decode_row(uint32_t wt, const uint8_t *buf, size_t mbytes, size_t ncopies, size_t *c,
+		   const uint8_t *A, size_t arb, float *y, double secs, bool packed,
+		   const char *label, double mem)
+{
+	size_t		rb = llm_row_bytes(wt, COLS);
+	double		gbs[4];
+
+	for (int k = 0; k < 4; k++)
+	{
+		int			nt = k == 2 ? 4 : k == 3 ? 16 : 1;
+		int64_t		rows = k == 1 ? 64 : ROWS;
+
+		gbs[k] = packed && nt > quant_packed_max_tokens(wt) ? 0 :
+			rows * rb * bench_calls(wt, COLS, buf, mbytes, k == 1 ? 0 : ncopies, c, A, arb, nt,
+									y, rows, secs, packed) / 1e9;
+	}
+	printf("%-6s %-7s %8.2f %8.2f %8.2f %8.2f %8.0f%%\n", llm_dtype_name(wt), label,
+		   gbs[0], gbs[1], gbs[2], gbs[3], 100 * gbs[0] / mem);
+	fflush(stdout);
+}
+
 /* The decode table: GB/s of weight bytes, every type and level. */
 static void
 bench_decode(const char *only, uint8_t *buf, const float *wf, const float *af,
@@ -211,7 +238,6 @@ bench_decode(const char *only, uint8_t *buf, const float *wf, const float *af,
 	{
 		uint32_t	wt = types[ti];
 		uint32_t	at = llm_dot_type(wt);
-		size_t		rb = llm_row_bytes(wt, COLS);
 		size_t		arb = llm_row_bytes(at, COLS);
 		size_t		mbytes,
 					ncopies,
@@ -228,50 +254,21 @@ bench_decode(const char *only, uint8_t *buf, const float *wf, const float *af,
 
 		for (int l = 0; l <= (int) top; l++)
 		{
-			double		gbs[4];
-
 			quant_init((llm_isa) l);
-			for (int k = 0; k < 4; k++)
-			{
-				int			nt = k == 2 ? 4 : k == 3 ? 16 : 1;
-				int64_t		rows = k == 1 ? 64 : ROWS;
-
-				gbs[k] = rows * rb * bench_calls(wt, COLS, buf, mbytes, k == 1 ? 0 : ncopies,
-												 &c, A, arb, nt, y, rows, secs, false) / 1e9;
-			}
-			printf("%-6s %-7s %8.2f %8.2f %8.2f %8.2f %8.0f%%\n", llm_dtype_name(wt),
-				   quant_isa_name((llm_isa) l), gbs[0], gbs[1], gbs[2], gbs[3],
-				   100 * gbs[0] / mem);
-			fflush(stdout);
+			decode_row(wt, buf, mbytes, ncopies, &c, A, arb, y, secs, false,
+					   quant_isa_name((llm_isa) l), mem);
 		}
 		if (top == LLM_ISA_AMX && quant_packed_shape_ok(wt, ROWS, COLS))
 		{
 			/* the same copies packed for the AMX level (what the engine reads) */
 			uint8_t    *pbuf = aligned_alloc(64, TOTAL_BYTES);
-			double		gbs[4];
 
 			if (pbuf != NULL)
 			{
 				quant_init(top);
 				for (size_t k = 0; k < ncopies; k++)
 					quant_packed_pack(wt, buf + k * mbytes, ROWS, COLS, pbuf + k * mbytes);
-				for (int k = 0; k < 4; k++)
-				{
-					int			nt = k == 2 ? 4 : k == 3 ? 16 : 1;
-
-					if (nt > quant_packed_max_tokens(wt))
-					{
-						gbs[k] = 0;
-						continue;
-					}
-					int64_t		rows = k == 1 ? 64 : ROWS;
-
-					gbs[k] = rows * rb * bench_calls(wt, COLS, pbuf, mbytes, k == 1 ? 0 : ncopies,
-													 &c, A, arb, nt, y, rows, secs, true) / 1e9;
-				}
-				printf("%-6s %-7s %8.2f %8.2f %8.2f %8.2f %8.0f%%\n", llm_dtype_name(wt), "packed",
-					   gbs[0], gbs[1], gbs[2], gbs[3], 100 * gbs[0] / mem);
-				fflush(stdout);
+				decode_row(wt, pbuf, mbytes, ncopies, &c, A, arb, y, secs, true, "packed", mem);
 				free(pbuf);
 			}
 		}
