@@ -24,19 +24,12 @@ info()
 	psql -XAtq -c "SELECT llm_model_info()->>'$1'" 2>/dev/null
 }
 
-# wait_packed TEST: until `[ packed_bytes TEST ]` holds for the model in use
-# (20 s); "-gt 0" or "= 0".
-wait_packed()
+# packed_is OP N: the test model is in use and [ packed_bytes OP N ] holds.
+packed_is()
 {
-	local i p
-	for i in $(seq 1 100); do
-		p=$(info packed_bytes)
-		if [ "$(info n_embd)" = 256 ] && [ -n "$p" ] && [ "$p" "$1" "$2" ]; then
-			return 0
-		fi
-		sleep 0.2
-	done
-	return 1
+	local p
+	p=$(info packed_bytes)
+	[ "$(info n_embd)" = 256 ] && [ -n "$p" ] && [ "$p" "$1" "$2" ]
 }
 
 "$ROOT/build/llm-random-model" --shape tiny --dim 256 --hidden 512 --layers 2 --heads 4 \
@@ -51,14 +44,14 @@ else
 fi
 q "ALTER SYSTEM SET llm.model = '$Q8'" >/dev/null
 q "SELECT pg_reload_conf()" >/dev/null
-check "the Q8_0 model is in use, packed_bytes $expect 0" wait_packed $expect 0
+check "the Q8_0 model is in use, packed_bytes $expect 0" wait_until 20 packed_is $expect 0
 on=$(q_retry "SELECT llm_generate('Once upon a time', 16)" 10)
 check "generation works with packed matrices" [ -n "$on" ]
 
 q "ALTER SYSTEM SET llm.pack_weights = off" >/dev/null
 q "SELECT pg_reload_conf()" >/dev/null
 check "a reload with llm.pack_weights = off reopens the model without packed copies" \
-	wait_packed -eq 0
+	wait_until 20 packed_is -eq 0
 off=$(q_retry "SELECT llm_generate('Once upon a time', 16)" 10)
 check "generation works without them" [ -n "$off" ]
 done_testing
