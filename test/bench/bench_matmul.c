@@ -10,7 +10,7 @@
  * copies visited round-robin, so the weights come from DRAM and not from
  * the (large) last-level cache.  A "hot" figure on 64 L2-resident rows
  * shows the kernel's own speed.  On a CPU with AMX a "packed" row follows
- * Q8_0 and Q4_0: the same copies packed for the AMX level
+ * each type the engine packs: the same copies packed for the AMX level
  * (quant_packed_pack), read by quant_packed_matmul as the engine's decode
  * does (0: more tokens than the packed kernels take).  Each figure is the
  * best of 5 slices, and
@@ -29,11 +29,12 @@
  * types (F32, F16, BF16) follow at the 110M model's shapes 768 x 768,
  * 2048 x 768 and 768 x 2048, for nt = 2 .. 512.
  *
- * A third table ("batch") does the same for small batches, nt = 4 .. 24
+ * A third table ("batch") does the same for small batches, nt = 1 .. 24
  * (several sessions decoding at once, maybe with a prefill chunk mixed in),
  * at the 110M model's shapes 768 x 768 (attention), 2048 x 768 (ffn_gate/up),
  * 768 x 2048 (ffn_down) and 2048 x 2048: where the AMX level starts to beat
- * the AVX-512 tiles.  Its weights are copied over 128 MiB only, about the
+ * the AVX-512 tiles, and on a CPU with AMX the packed copies' kernels
+ * beside them.  Its weights are copied over 128 MiB only, about the
  * 110M model's size, so where the last-level cache holds that much they
  * come from there, as they would when that model decodes.
  *
@@ -286,7 +287,7 @@ bench_decode(const char *only, uint8_t *buf, const float *wf, const float *af,
 static double
 bench_pass(uint32_t wt, int64_t n, const uint8_t *buf, size_t mbytes, size_t ncopies,
 		   size_t *c, const uint8_t *A, size_t arb, int nt, float *y, int64_t rows,
-		   double secs)
+		   double secs, bool packed)
 {
 	double		t0 = llm_seconds(CLOCK_THREAD_CPUTIME_ID),
 				t = t0,
@@ -298,14 +299,44 @@ bench_pass(uint32_t wt, int64_t n, const uint8_t *buf, size_t mbytes, size_t nco
 		double		p0 = t;
 
 		for (int64_t r = 0; r < rows; r += PREFILL_CHUNK)
-			llm_matmul_rows(wt, n, W, A, arb, nt, y, rows, r,
-							r + PREFILL_CHUNK < rows ? r + PREFILL_CHUNK : rows);
+		{
+			int64_t		r1 = r + PREFILL_CHUNK < rows ? r + PREFILL_CHUNK : rows;
+
+			if (packed)
+				quant_packed_matmul(wt, n, W, A, arb, nt, y, rows, r, r1);
+			else
+				llm_matmul_rows(wt, n, W, A, arb, nt, y, rows, r, r1);
+		}
 		*c = (*c + 1) % ncopies;
 		t = llm_seconds(CLOCK_THREAD_CPUTIME_ID);
 		if (t - p0 < best)
 			best = t - p0;
 	} while (t - t0 < secs);
 	return 1 / best;
+}
+
+/*
+ * One line of a prefill or batch table: GMAC/s of wt at rows x n for each
+ * token count ("-" where the packed kernels do not take that many).
+ */
+static void
+shape_row(uint32_t wt, int64_t n, const int *nts, size_t nnts, const char *label,
+		  const char *shape, const uint8_t *buf, size_t mbytes, size_t ncopies, size_t *c,
+		  const uint8_t *A, size_t arb, float *y, int64_t rows, double secs, bool packed)
+{
+	printf("%-6s %-7s %-10s", llm_dtype_name(wt), label, shape);
+	for (size_t k = 0; k < nnts; k++)
+	{
+		if (packed && nts[k] > quant_packed_max_tokens(wt))
+		{
+			printf(" %9s", "-");
+			continue;
+		}
+		printf(" %9.1f", bench_pass(wt, n, buf, mbytes, ncopies, c, A, arb, nts[k], y, rows,
+									secs / 2, packed) * rows * n * nts[k] / 1e9);
+		fflush(stdout);
+	}
+	printf("\n");
 }
 
 /*
@@ -338,16 +369,22 @@ bench_shape(uint32_t wt, int64_t rows, int64_t n, const int *nts, size_t nnts, i
 	for (int l = lo; l <= (int) top; l++)
 	{
 		quant_init((llm_isa) l);
-		printf("%-6s %-7s %-10s", llm_dtype_name(wt), quant_isa_name((llm_isa) l), shape);
-		for (size_t k = 0; k < nnts; k++)
-		{
-			double		pps = bench_pass(wt, n, buf, mbytes, ncopies, &c, A, arb,
-										 nts[k], y, rows, secs / 2);
+		shape_row(wt, n, nts, nnts, quant_isa_name((llm_isa) l), shape, buf, mbytes, ncopies,
+				  &c, A, arb, y, rows, secs, false);
+	}
+	if (top == LLM_ISA_AMX && quant_packed_shape_ok(wt, rows, n))
+	{
+		/* the same copies packed for the AMX level, as the engine decodes */
+		uint8_t    *pbuf = aligned_alloc(64, ncopies * mbytes);
 
-			printf(" %9.1f", pps * rows * n * nts[k] / 1e9);
-			fflush(stdout);
+		if (pbuf != NULL)
+		{
+			for (size_t k = 0; k < ncopies; k++)
+				quant_packed_pack(wt, buf + k * mbytes, rows, n, pbuf + k * mbytes);
+			shape_row(wt, n, nts, nnts, "packed", shape, pbuf, mbytes, ncopies, &c, A, arb, y,
+					  rows, secs, true);
+			free(pbuf);
 		}
-		printf("\n");
 	}
 	free(A);
 }
@@ -399,8 +436,9 @@ bench_prefill(const char *only, uint8_t *buf, const float *wf, const float *af,
 }
 
 /*
- * The batch table: GMAC/s of the AMX types at 4 .. 24 tokens per call,
- * small shapes, levels from AVX-512 up.
+ * The batch table: GMAC/s of the AMX types at 1 .. 24 tokens per call,
+ * small shapes, levels from AVX-512 up, and the packed copies (as many
+ * tokens as their kernels take).
  */
 static void
 bench_batch(const char *only, uint8_t *buf, const float *wf, const float *af,
@@ -408,7 +446,7 @@ bench_batch(const char *only, uint8_t *buf, const float *wf, const float *af,
 {
 	static const uint32_t types[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_Q6_K};
 	static const int64_t shapes[][2] = {{768, 768}, {2048, 768}, {768, 2048}, {2048, 2048}};
-	static const int nts[] = {4, 6, 8, 12, 16, 24};
+	static const int nts[] = {1, 4, 6, 8, 12, 16, 24};
 	llm_isa		top = quant_cpu_isa();
 	int			lo = top >= LLM_ISA_AVX512 ? LLM_ISA_AVX512 : (int) top;
 
