@@ -96,7 +96,7 @@ LlmGucInit(void)
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("llm.pack_weights",
-							 "Packs the model's Q8_0 and Q4_0 matrices for decode on CPUs with AMX.",
+							 "Packs the model's quantized matrices for decode on CPUs with AMX.",
 							 "Decode is faster, and the worker holds those matrices a second time "
 							 "in memory.",
 							 &llm_guc_pack_weights,

@@ -55,7 +55,7 @@ typedef struct llm_engine_config
 	 */
 	int			row_group;
 	/*
-	 * Pack the Q8_0 and Q4_0 matrices for decode on CPUs with AMX
+	 * Pack the quantized matrices for decode on CPUs with AMX
 	 * (llm_model_pack): faster decode, the matrices' size again in memory.
 	 * Default true.
 	 */

@@ -92,10 +92,10 @@ llm_status	llm_model_load(const char *path, llm_model **out, llm_error *err);
 void		llm_model_free(llm_model *m);
 
 /*
- * On a CPU with AMX, give each Q8_0 and Q4_0 matrix of a fitting shape a
- * packed copy (quant_packed_pack, w->packed): decode and batched decode (up
- * to quant_packed_max_tokens rows) then read it instead of the file's rows
- * (see quant_packed_amx.c).  The copies cost the matrices' size again in
+ * On a CPU with AMX, give each Q8_0, Q4_0, Q4_K and Q6_K matrix of a
+ * fitting shape a packed copy (quant_packed_pack, w->packed): decode and
+ * batched decode (up to quant_packed_max_tokens rows) then read it instead
+ * of the file's rows (see quant_packed_amx.c).  The copies cost the matrices' size again in
  * memory (m->packed_bytes); the file's rows stay mapped for prefill and the
  * other ISA levels.  The engine calls it; tools that only read metadata or
  * the vocabulary do not.

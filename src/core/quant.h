@@ -105,11 +105,12 @@ void		llm_matmul_rows(uint32_t wtype, int64_t n, const void *W,
 int			llm_matmul_token_group(uint32_t wtype);
 
 /*
- * Q8_0 and Q4_0 matrices repacked for the AMX level (quant_packed_amx.c):
- * 16-row groups, each block's 16 scales then its quants as one tile.  A
- * matrix qualifies when quant_packed_shape_ok (type Q8_0 or Q4_0, rows a
- * multiple of 16, cols of 32, at most 16384); quant_packed_pack writes
- * quant_packed_bytes into dst (64-byte aligned).  quant_packed_matmul is
+ * Q8_0, Q4_0, Q4_K and Q6_K matrices repacked for the AMX level
+ * (quant_packed_amx.c): 16-row groups, each block's 16 scales then its
+ * quants as one tile (K-quants: each super-block's 16 rows field by field).
+ * A matrix qualifies when quant_packed_shape_ok (one of those types, rows
+ * a multiple of 16, cols of the type's block, at most 16384);
+ * quant_packed_pack writes quant_packed_bytes into dst (64-byte aligned).  quant_packed_matmul is
  * llm_matmul_rows on the packed copy for 1 .. quant_packed_max_tokens(type)
  * tokens, rows [r0, r1) multiples of 16, giving each (row, token) the bits
  * the AMX kernels give on the original rows.  Only call it while

@@ -1,6 +1,6 @@
 /*
- * quant_packed_amx.c — Q8_0 and Q4_0 matrices repacked for the AMX level,
- * and their matrix products for decode and batched decode.
+ * quant_packed_amx.c — Q8_0, Q4_0, Q4_K and Q6_K matrices repacked for the
+ * AMX level, and their matrix products for decode and batched decode.
  *
  * Layout: for each group of 16 rows and each 32-value block, 544 bytes
  * (Q8_0) or 288 (Q4_0):
@@ -35,6 +35,22 @@
  *     weight tile, C = tokens x 16 rows of int32, stored and added into
  *     float registers while the next block's tiles run.
  * Longer calls (prefill) keep the AMX kernels on the original layout.
+ *
+ * Q4_K (up to 4 tokens) and Q6_K (up to 5) are packed per (16-row group,
+ * 256-value super-block): the 16 rows' blocks field by field, byte fields
+ * with the rows side by side and the quants in dwords as above, the same
+ * bytes as the rows (packed_pack_k).  Their kernels hold 16 rows per
+ * register too and repeat quant_amx.c's K-quant arithmetic per (row,
+ * token): Q4_K a fma per 32-value sub-block with the row scale d * sc_j
+ * (decoded for the 16 rows at once) and the mins subtracted after the last
+ * super-block; Q6_K an exact integer sum per super-block (each 16-value
+ * group's vpdpbusd sum, offset by -32 * its activation sum, times its
+ * scale), then one fma.  Before, calls of fewer than 5 or 6 tokens went to
+ * the AVX-512 kernels, so a Q4_K_M model's greedy text could change with
+ * batching on an AMX CPU.  bench_matmul (2048 x 5632, one thread, in L2):
+ * Q4_K 20-25 GB/s against 17-23 on the original rows, Q6_K 20-30 against
+ * 14; from memory within a few percent of them either way; the 1.1B
+ * Q4_K_M model decodes 7 % (one thread) and 11 % (two) faster packed.
  * Either way, per (row, token) the result is, over the blocks in order,
  *   acc = fma(float(isum), d_w * d_a, acc)
  * from acc = 0: the same bits for every token count, and the same as the
@@ -76,29 +92,51 @@ typedef struct packed_cfg
 
 /* Bytes of one (16-row group, block) of a packed Q4_0 matrix. */
 #define PACKED_BLOCK_Q4_0 288
+/* Bytes of one (16-row group, super-block) of packed Q4_K and Q6_K. */
+#define PACKED_SUPER_Q4_K (16 * sizeof(quant_block_q4_K))
+#define PACKED_SUPER_Q6_K (16 * sizeof(quant_block_q6_K))
+/* Offsets of Q6_K's ql and qh in its packed super-block. */
+#define PACKED_Q6_K_QL 288
+#define PACKED_Q6_K_QH (PACKED_Q6_K_QL + 2048)
+/* Super-blocks per row the K-quant kernels' stack arrays hold. */
+#define PACKED_MAX_SUPER (PACKED_MAX_BLOCKS / 8)
 
 bool
 quant_packed_shape_ok(uint32_t type, int64_t rows, int64_t cols)
 {
-	return (type == LLM_Q8_0 || type == LLM_Q4_0) && rows > 0 && rows % 16 == 0 &&
-		cols > 0 && cols % 32 == 0 && cols / 32 <= PACKED_MAX_BLOCKS;
+	int64_t		unit = type == LLM_Q4_K || type == LLM_Q6_K ? 256 : 32;
+
+	return (type == LLM_Q8_0 || type == LLM_Q4_0 || type == LLM_Q4_K || type == LLM_Q6_K) &&
+		rows > 0 && rows % 16 == 0 && cols > 0 && cols % unit == 0 &&
+		cols / 32 <= PACKED_MAX_BLOCKS;
 }
 
 size_t
 quant_packed_bytes(uint32_t type, int64_t rows, int64_t cols)
 {
+	if (type == LLM_Q4_K || type == LLM_Q6_K)
+		return (size_t) rows * llm_row_bytes(type, cols);	/* the same bytes, reordered */
 	return (size_t) (rows / 16) * (size_t) (cols / 32) *
 		(type == LLM_Q4_0 ? PACKED_BLOCK_Q4_0 : PACKED_BLOCK);
 }
 
 /*
- * Q8_0: up to 16 tokens; Q4_0: up to 5 (from 6 tokens on, the AMX kernels
- * on the original rows, whose bits the packed kernel matches).
+ * Q8_0: up to 16 tokens; Q4_0 and Q6_K: up to 5, Q4_K: up to 4 (from there
+ * on, the AMX kernels on the original rows, whose bits the packed kernels
+ * match).
  */
 int
 quant_packed_max_tokens(uint32_t type)
 {
-	return type == LLM_Q4_0 ? 5 : 16;
+	switch (type)
+	{
+		case LLM_Q8_0:
+			return 16;
+		case LLM_Q4_K:
+			return 4;
+		default:
+			return 5;
+	}
 }
 
 /*
@@ -108,8 +146,8 @@ quant_packed_max_tokens(uint32_t type)
  * packed nibbles, whose low nibbles are values 4j .. 4j + 3 and high
  * nibbles values 16 + 4j ..).
  */
-void
-quant_packed_pack(uint32_t type, const void *W, int64_t rows, int64_t cols, void *dst)
+static void
+packed_pack_blocks(uint32_t type, const void *W, int64_t rows, int64_t cols, void *dst)
 {
 	size_t		ws = llm_row_bytes(type, cols),
 				bb = type == LLM_Q4_0 ? sizeof(quant_block_q4_0) : sizeof(quant_block_q8_0),
@@ -134,12 +172,89 @@ quant_packed_pack(uint32_t type, const void *W, int64_t rows, int64_t cols, void
 		}
 }
 
+/*
+ * Q4_K and Q6_K: per (16-row group, super-block) the 16 rows' blocks
+ * (PACKED_SUPER_Q4_K / _Q6_K bytes), field by field, each byte-indexed
+ * field with the 16 rows side by side (byte k of row m at 16 k + m) and
+ * the quants in dwords as for Q4_0 (dword m of each 64-byte row j is row
+ * m's bytes 4j .. 4j + 3 of that field):
+ *   Q4_K  d (16 x f16), dmin (16 x f16), scales (12 x 16 bytes), qs
+ *         (32 rows of 64 bytes: qs[32c + 4j ..] for chunk c, dword row j)
+ *   Q6_K  d (16 x f16), scales (16 x 16 bytes), ql (32 rows of 64 bytes),
+ *         qh (16 rows of 64 bytes)
+ */
+static void
+packed_pack_k(uint32_t type, const void *W, int64_t rows, int64_t cols, void *dst)
+{
+	size_t		ws = llm_row_bytes(type, cols),
+				pb = type == LLM_Q4_K ? PACKED_SUPER_Q4_K : PACKED_SUPER_Q6_K;
+	int64_t		nsuper = cols / 256;
+
+	for (int64_t g = 0; g < rows / 16; g++)
+		for (int m = 0; m < 16; m++)
+			for (int64_t b = 0; b < nsuper; b++)
+			{
+				const uint8_t *row = (const uint8_t *) W + (size_t) (16 * g + m) * ws;
+				uint8_t    *o = (uint8_t *) dst + ((size_t) g * nsuper + b) * pb;
+
+				if (type == LLM_Q4_K)
+				{
+					const quant_block_q4_K *x = (const quant_block_q4_K *) row + b;
+
+					memcpy(o + 2 * m, &x->d, 2);
+					memcpy(o + 32 + 2 * m, &x->dmin, 2);
+					for (int k = 0; k < 12; k++)
+						o[64 + 16 * k + m] = x->scales[k];
+					for (int j = 0; j < 32; j++)
+						memcpy(o + 256 + 64 * j + 4 * m, x->qs + 4 * j, 4);
+				}
+				else
+				{
+					const quant_block_q6_K *x = (const quant_block_q6_K *) row + b;
+
+					memcpy(o + 2 * m, &x->d, 2);
+					for (int k = 0; k < 16; k++)
+						o[32 + 16 * k + m] = (uint8_t) x->scales[k];
+					for (int j = 0; j < 32; j++)
+						memcpy(o + PACKED_Q6_K_QL + 64 * j + 4 * m, x->ql + 4 * j, 4);
+					for (int j = 0; j < 16; j++)
+						memcpy(o + PACKED_Q6_K_QH + 64 * j + 4 * m, x->qh + 4 * j, 4);
+				}
+			}
+}
+
+void
+quant_packed_pack(uint32_t type, const void *W, int64_t rows, int64_t cols, void *dst)
+{
+	if (type == LLM_Q4_K || type == LLM_Q6_K)
+		packed_pack_k(type, W, rows, cols, dst);
+	else
+		packed_pack_blocks(type, W, rows, cols, dst);
+}
+
 /* Prefetch the block of bytes bytes PACKED_PREFETCH bytes after o. */
 static AI void
 packed_prefetch(const uint8_t *o, int bytes)
 {
 	for (int i = 0; i < bytes; i += 64)
 		_mm_prefetch((const char *) o + PACKED_PREFETCH + i, _MM_HINT_T1);
+}
+
+/* Part k of parts of packed_prefetch(o, bytes): spreads a long block's prefetches over its loop. */
+static AI void
+packed_prefetch_part(const uint8_t *o, int bytes, int k, int parts)
+{
+	int			lines = (bytes + 63) / 64;
+
+	for (int i = lines * k / parts; i < lines * (k + 1) / parts; i++)
+		_mm_prefetch((const char *) o + PACKED_PREFETCH + 64 * i, _MM_HINT_T1);
+}
+
+/* The dword at p in every lane (a broadcast from memory, no scalar register). */
+static AI __m512i
+packed_bcast(const void *p)
+{
+	return _mm512_broadcastd_epi32(_mm_loadu_si32(p));
 }
 
 /* The 16 rows' scales of the block at o, as floats. */
@@ -352,12 +467,245 @@ packed_amx(const int NT, int64_t nsb, const uint8_t *P, const uint8_t *A, size_t
 	_tile_release();
 }
 
+/*
+ * Q4_K, up to 4 tokens (NT, a constant), the AMX kernels' arithmetic per
+ * (row, token): for each 32-value sub-block j in order,
+ *   acc = fma(float(isum_j), (d * sc_j) * d_a, acc)
+ * with isum_j the exact integer dot product of the nibbles (vpdpbusd's
+ * unsigned operand) and the activations; after the last super-block, for
+ * each super-block in order, acc -= sum_j (dmin * m_j) * (d_a * bsum_j) (a
+ * multiply then fmas over j), bsum_j the activations' sum over sub-block j
+ * (the Q8_K bsums of its two halves).  A super-block's 16 rows' scales and
+ * mins are decoded in 16 lanes from the byte-transposed scales.
+ */
+static AI void
+packed_q4_K(const int NT, int64_t nsuper, const uint8_t *P, const uint8_t *A, size_t as,
+			float *y, int64_t ldy, int64_t r0, int64_t r1)
+{
+	float		da[4 * PACKED_MAX_SUPER],
+				bsd[4 * PACKED_MAX_SUPER * 8];
+	_Alignas(64) float mins[PACKED_MAX_SUPER * 4 * 16];
+	const __m512i m4 = _mm512_set1_epi8(0x0F),
+				m6 = _mm512_set1_epi32(63);
+
+	for (int t = 0; t < NT; t++)
+		for (int64_t b = 0; b < nsuper; b++)
+		{
+			const quant_block_q8_K *ab = (const quant_block_q8_K *) (A + t * as) + b;
+
+			da[t * nsuper + b] = ab->d;
+			for (int j = 0; j < 8; j++)
+				bsd[(t * nsuper + b) * 8 + j] = ab->d * (float) (ab->bsums[2 * j] +
+																 ab->bsums[2 * j + 1]);
+		}
+	for (int64_t r = r0; r < r1; r += 16)
+	{
+		const uint8_t *pg = P + (size_t) (r / 16) * nsuper * PACKED_SUPER_Q4_K;
+		__m512		acc[4];
+
+		for (int t = 0; t < NT; t++)
+			acc[t] = _mm512_setzero_ps();
+		for (int64_t b = 0; b < nsuper; b++)
+		{
+			const uint8_t *o = pg + (size_t) b * PACKED_SUPER_Q4_K;
+			__m512		d = packed_scales(o),
+						dmin = packed_scales(o + 32),
+						rs[8],
+						mm[8];
+			__m512i		q[12];
+
+			for (int k = 0; k < 12; k++)
+				q[k] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *) (o + 64 + 16 * k)));
+			for (int j = 0; j < 8; j++)
+			{
+				__m512i		sc,
+							mn;
+
+				/* quant_q4_K_scale_min, 16 rows at once */
+				if (j < 4)
+				{
+					sc = _mm512_and_si512(q[j], m6);
+					mn = _mm512_and_si512(q[j + 4], m6);
+				}
+				else
+				{
+					sc = _mm512_or_si512(_mm512_and_si512(q[j + 4], _mm512_set1_epi32(15)),
+										 _mm512_slli_epi32(_mm512_srli_epi32(q[j - 4], 6), 4));
+					mn = _mm512_or_si512(_mm512_srli_epi32(q[j + 4], 4),
+										 _mm512_slli_epi32(_mm512_srli_epi32(q[j], 6), 4));
+				}
+				rs[j] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc));
+				mm[j] = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn));
+			}
+			for (int c = 0; c < 4; c++)
+			{
+				/* even and odd dword rows in separate chains (integer sums: exact) */
+				packed_prefetch_part(o, PACKED_SUPER_Q4_K, c, 4);
+				__m512i		lo[2][4],
+							hi[2][4];
+
+				for (int t = 0; t < NT; t++)
+					lo[0][t] = lo[1][t] = hi[0][t] = hi[1][t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+				for (int j = 0; j < 8; j++)
+				{
+					__m512i		w = _mm512_loadu_si512(o + 256 + 512 * c + 64 * j),
+								wl = _mm512_and_si512(w, m4),
+								wh = _mm512_and_si512(_mm512_srli_epi16(w, 4), m4);
+
+					for (int t = 0; t < NT; t++)
+					{
+						const int8_t *qs = ((const quant_block_q8_K *) (A + t * as) + b)->qs + 64 * c;
+
+						lo[j & 1][t] = _mm512_dpbusd_epi32(lo[j & 1][t], wl, packed_bcast(qs + 4 * j));
+						hi[j & 1][t] = _mm512_dpbusd_epi32(hi[j & 1][t], wh,
+														   packed_bcast(qs + 32 + 4 * j));
+					}
+				}
+				for (int t = 0; t < NT; t++)
+				{
+					__m512		dt = _mm512_set1_ps(da[t * nsuper + b]);
+
+					acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(lo[0][t], lo[1][t])),
+											 _mm512_mul_ps(dt, rs[2 * c]), acc[t]);
+					acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(hi[0][t], hi[1][t])),
+											 _mm512_mul_ps(dt, rs[2 * c + 1]), acc[t]);
+				}
+			}
+			for (int t = 0; t < NT; t++)
+			{
+				const float *bs = bsd + (t * nsuper + b) * 8;
+				__m512		mt = _mm512_mul_ps(mm[0], _mm512_set1_ps(bs[0]));
+
+				for (int j = 1; j < 8; j++)
+					mt = _mm512_fmadd_ps(mm[j], _mm512_set1_ps(bs[j]), mt);
+				_mm512_store_ps(mins + (b * 4 + t) * 16, mt);
+			}
+		}
+		for (int64_t b = 0; b < nsuper; b++)
+			for (int t = 0; t < NT; t++)
+				acc[t] = _mm512_sub_ps(acc[t], _mm512_load_ps(mins + (b * 4 + t) * 16));
+		for (int t = 0; t < NT; t++)
+			_mm512_storeu_ps(y + t * ldy + r, acc[t]);
+	}
+}
+
+/*
+ * Q6_K, up to 5 tokens (NT, a constant), the AMX kernels' arithmetic per
+ * (row, token): per super-block,
+ *   acc = fma(float(isum), d * d_a, acc)
+ * with isum the exact integer sum_g scales_g * sum_{16 values of g}
+ * (q - 32) * a.  Each 16-value group g is 4 vpdpbusd of its 6-bit values
+ * (rebuilt from ql and qh; unsigned) into an accumulator that starts at
+ * -32 * (the group's activation sum, its Q8_K bsum), then multiplied by the
+ * 16 rows' scales and added into isum.  Value 128 n + 32 i + l (l < 32) of
+ * a super-block is ql[64 n + l] (i = 0), ql[64 n + 32 + l] (1), their high
+ * nibbles (2, 3), with bits 2i, 2i + 1 of qh[32 n + l] on top; its group is
+ * 8 n + 2 i + l / 16.
+ */
+static AI void
+packed_q6_K(const int NT, int64_t nsuper, const uint8_t *P, const uint8_t *A, size_t as,
+			float *y, int64_t ldy, int64_t r0, int64_t r1)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0F),
+				m30 = _mm512_set1_epi8(0x30);
+
+	for (int64_t r = r0; r < r1; r += 16)
+	{
+		const uint8_t *pg = P + (size_t) (r / 16) * nsuper * PACKED_SUPER_Q6_K;
+		__m512		acc[5];
+
+		for (int t = 0; t < NT; t++)
+			acc[t] = _mm512_setzero_ps();
+		for (int64_t b = 0; b < nsuper; b++)
+		{
+			const uint8_t *o = pg + (size_t) b * PACKED_SUPER_Q6_K;
+			__m512i		isum[5];
+
+			for (int t = 0; t < NT; t++)
+				isum[t] = _mm512_setzero_si512();
+			/* half n, 16-value half h: the four groups 8n + 2i + h (i = 0..3) together */
+			for (int nh = 0; nh < 4; nh++)
+			{
+				int			n = nh / 2,
+							h = nh % 2;
+				__m512i		part[4][5];
+
+				packed_prefetch_part(o, PACKED_SUPER_Q6_K, nh, 4);
+				for (int i = 0; i < 4; i++)
+					for (int t = 0; t < NT; t++)
+						part[i][t] = _mm512_set1_epi32(-32 * ((const quant_block_q8_K *) (A + t * as) + b)->bsums[8 * n + 2 * i + h]);
+#pragma GCC unroll 4
+				for (int jj = 0; jj < 4; jj++)
+				{
+					int			j = 4 * h + jj;
+					__m512i		qa = _mm512_loadu_si512(o + PACKED_Q6_K_QL + 64 * (16 * n + j)),
+								qb = _mm512_loadu_si512(o + PACKED_Q6_K_QL + 64 * (16 * n + 8 + j)),
+								qh = _mm512_loadu_si512(o + PACKED_Q6_K_QH + 64 * (8 * n + j)),
+								w[4];
+
+					/* low nibbles of ql, then bits 2i, 2i + 1 of qh as bits 4, 5 */
+					w[0] = _mm512_or_si512(_mm512_and_si512(qa, m4),
+										   _mm512_and_si512(_mm512_slli_epi16(qh, 4), m30));
+					w[1] = _mm512_or_si512(_mm512_and_si512(qb, m4),
+										   _mm512_and_si512(_mm512_slli_epi16(qh, 2), m30));
+					w[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(qa, 4), m4),
+										   _mm512_and_si512(qh, m30));
+					w[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(qb, 4), m4),
+										   _mm512_and_si512(_mm512_srli_epi16(qh, 2), m30));
+					for (int t = 0; t < NT; t++)
+					{
+						const int8_t *qs = ((const quant_block_q8_K *) (A + t * as) + b)->qs + 128 * n + 4 * j;
+
+						for (int i = 0; i < 4; i++)
+							part[i][t] = _mm512_dpbusd_epi32(part[i][t], w[i], packed_bcast(qs + 32 * i));
+					}
+				}
+				for (int i = 0; i < 4; i++)
+				{
+					__m512i		sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *) (o + 32 + 16 * (8 * n + 2 * i + h))));
+
+					for (int t = 0; t < NT; t++)
+						isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(part[i][t], sc));
+				}
+			}
+			for (int t = 0; t < NT; t++)
+			{
+				float		dt = ((const quant_block_q8_K *) (A + t * as) + b)->d;
+
+				acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]),
+										 _mm512_mul_ps(_mm512_set1_ps(dt), packed_scales(o)),
+										 acc[t]);
+			}
+		}
+		for (int t = 0; t < NT; t++)
+			_mm512_storeu_ps(y + t * ldy + r, acc[t]);
+	}
+}
+
 void
 quant_packed_matmul(uint32_t type, int64_t n, const void *P, const void *A, size_t as, int nt,
 					float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
 	/* constant arguments, so that each case is its own specialised loop */
-	if (type == LLM_Q4_0)
+	if (type == LLM_Q4_K)
+		switch (nt)
+		{
+			case 1: packed_q4_K(1, n / 256, P, A, as, y, ldy, r0, r1); break;
+			case 2: packed_q4_K(2, n / 256, P, A, as, y, ldy, r0, r1); break;
+			case 3: packed_q4_K(3, n / 256, P, A, as, y, ldy, r0, r1); break;
+			default: packed_q4_K(4, n / 256, P, A, as, y, ldy, r0, r1); break;
+		}
+	else if (type == LLM_Q6_K)
+		switch (nt)
+		{
+			case 1: packed_q6_K(1, n / 256, P, A, as, y, ldy, r0, r1); break;
+			case 2: packed_q6_K(2, n / 256, P, A, as, y, ldy, r0, r1); break;
+			case 3: packed_q6_K(3, n / 256, P, A, as, y, ldy, r0, r1); break;
+			case 4: packed_q6_K(4, n / 256, P, A, as, y, ldy, r0, r1); break;
+			default: packed_q6_K(5, n / 256, P, A, as, y, ldy, r0, r1); break;
+		}
+	else if (type == LLM_Q4_0)
 		switch (nt)
 		{
 			case 1: packed_vnni(true, 1, n / 32, P, A, as, y, ldy, r0, r1); break;

@@ -664,13 +664,15 @@ test_batch_invariance(void)
 }
 
 /*
- * The same with Q8_0 weights (a random model made by the repo's tool), whose
- * matrices the engine packs on a CPU with AMX: decode steps of 1 .. 8 rows
- * read the packed copies, prefill chunks above 16 rows the file's rows;
- * every row count must give the same bits.
+ * The same with quantized weights (random models made by the repo's tool),
+ * whose matrices the engine packs on a CPU with AMX: decode steps of a few
+ * rows read the packed copies (Q8_0 up to 16 rows, Q4_K 4, Q6_K 5), larger
+ * steps and prefill chunks the file's rows; every row count must give the
+ * same bits.  type is the tool's --type; packed the matrices expected
+ * packed with AMX (2 layers x 7, and the output).
  */
 static void
-test_batch_invariance_q8_0(void)
+batch_invariance_quant(const char *type, int packed)
 {
 	char		vocab[1024],
 				out[1024];
@@ -679,16 +681,29 @@ test_batch_invariance_q8_0(void)
 
 	if (!unit_model_path(vocab, sizeof(vocab), "stories260K/stories260K.gguf"))
 		SKIP("stories260K.gguf absent");
-	if ((m = make_tiny_model(vocab, "q8_0", "q8_0", out, sizeof(out))) == NULL)
+	if ((m = make_tiny_model(vocab, type, type, out, sizeof(out))) == NULL)
 		return;
 	CHECK(llm_model_pack(m, &err) == LLM_OK);
 	if (quant_cpu_isa() >= LLM_ISA_AMX)
-		CHECKF(m->n_packed == 2 * 7 + 1, "%d matrices packed", m->n_packed);
+		CHECKF(m->n_packed == packed, "%s: %d matrices packed", type, m->n_packed);
 	else
 		CHECK(m->n_packed == 0);
 	llm_model_free(m);
 	batch_invariance(out);
 	remove(out);
+}
+
+static void
+test_batch_invariance_q8_0(void)
+{
+	batch_invariance_quant("q8_0", 2 * 7 + 1);
+}
+
+/* Q4_K_M: Q4_K matrices with some Q6_K ones (the output among them). */
+static void
+test_batch_invariance_q4_k_m(void)
+{
+	batch_invariance_quant("q4_k_m", 2 * 7 + 1);
 }
 
 /*
@@ -1002,6 +1017,7 @@ main(void)
 	RUN(test_logits_kquants);
 	RUN(test_batch_invariance);
 	RUN(test_batch_invariance_q8_0);
+	RUN(test_batch_invariance_q4_k_m);
 	RUN(test_samples_cow);
 	RUN(test_rollback);
 	RUN(test_row_group);

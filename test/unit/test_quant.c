@@ -15,6 +15,7 @@
 
 #include "gguf.h"
 #include "quant.h"
+#include "quant_impl.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -982,38 +983,90 @@ test_matmul_batch_invariance(void)
  * nibbles) included; outputs outside the range are not written.  Then
  * which shapes qualify.
  */
+/*
+ * test_packed's extreme values: weight row 5 at the largest magnitudes its
+ * type has (Q8_0 -128, Q4_0 nibbles 15, Q4_K nibbles, scales and mins 63,
+ * Q6_K values 63 with scales -128) and activation token 3 all 127 (with
+ * Q8_K's bsums to match).
+ */
+static void
+packed_extremes(matmul_case *c)
+{
+	uint32_t	wt = c->wt;
+	size_t		rb = llm_row_bytes(wt, c->n),
+				bb = llm_dtype_block_bytes(wt);
+	uint8_t    *w = c->W + 5 * rb,
+			   *a = c->A + 3 * c->arb;
+
+	for (int64_t b = 0; b < c->n / llm_dtype_block(wt); b++)
+	{
+		uint8_t    *wb = w + bb * b;
+
+		if (wt == LLM_Q8_0 || wt == LLM_Q4_0)
+			memset(wb + 2, wt == LLM_Q4_0 ? 0xFF : 0x80, bb - 2);
+		else if (wt == LLM_Q4_K)
+		{
+			quant_block_q4_K *x = (quant_block_q4_K *) wb;
+
+			memset(x->scales, 0xFF, sizeof(x->scales));
+			memset(x->qs, 0xFF, sizeof(x->qs));
+		}
+		else
+		{
+			quant_block_q6_K *x = (quant_block_q6_K *) wb;
+
+			memset(x->ql, 0xFF, sizeof(x->ql));
+			memset(x->qh, 0xFF, sizeof(x->qh));
+			memset(x->scales, 0x80, sizeof(x->scales));
+		}
+	}
+	if (wt == LLM_Q8_0 || wt == LLM_Q4_0)
+		for (int64_t b = 0; b < c->n / 32; b++)
+			memset(a + 34 * b + 2, 0x7F, 32);
+	else
+		for (int64_t b = 0; b < c->n / 256; b++)
+		{
+			quant_block_q8_K *x = (quant_block_q8_K *) a + b;
+
+			memset(x->qs, 0x7F, sizeof(x->qs));
+			for (int k = 0; k < 16; k++)
+				x->bsums[k] = 16 * 127;
+		}
+}
+
 static void
 test_packed(void)
 {
-	static const uint32_t types[] = {LLM_Q8_0, LLM_Q4_0};
-	static const int64_t ns[] = {32, 64, 96, 768, 2048};
+	static const uint32_t types[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_Q6_K};
+	static const int64_t ns[] = {32, 64, 96, 256, 768, 2048};
 	int			rows = 64,
 				ntmax = 20;
 
 	if (quant_cpu_isa() < LLM_ISA_AMX)
 		SKIP("no AMX on this CPU");
-	for (int ti = 0; ti < 2; ti++)
+	for (int ti = 0; ti < 4; ti++)
 		for (int ni = 0; ni < (int) (sizeof(ns) / sizeof(ns[0])); ni++)
 		{
 			uint32_t	wt = types[ti];
 			int64_t		n = ns[ni];
-			matmul_case c = matmul_case_new(wt, n, rows, ntmax);
-			size_t		rb = llm_row_bytes(wt, n),
-						as = c.arb + 40,
-						bb = llm_dtype_block_bytes(wt);
-			uint8_t    *A = malloc(as * ntmax),
-					   *P = aligned_alloc(64, quant_packed_bytes(wt, rows, n));
-			float	   *ref = c.ref,
-					   *y = c.y;
+			matmul_case c;
+			size_t		as;
+			uint8_t    *A,
+					   *P;
+			float	   *ref,
+					   *y;
 			int			bad = 0,
 						spill = 0;
 
-			/* a row of extreme weights and a token of extreme activations */
-			for (int64_t b = 0; b < n / 32; b++)
-			{
-				memset(c.W + 5 * rb + bb * b + 2, wt == LLM_Q4_0 ? 0xFF : 0x80, bb - 2);
-				memset(c.A + 3 * c.arb + 34 * b + 2, 0x7F, 32);
-			}
+			if (n % llm_dtype_block(wt) != 0)
+				continue;
+			c = matmul_case_new(wt, n, rows, ntmax);
+			as = c.arb + 40;
+			A = malloc(as * ntmax);
+			P = aligned_alloc(64, quant_packed_bytes(wt, rows, n));
+			ref = c.ref;
+			y = c.y;
+			packed_extremes(&c);
 			for (int t = 0; t < ntmax; t++)
 				memcpy(A + t * as, c.A + t * c.arb, c.arb);
 			quant_init(LLM_ISA_AMX);
@@ -1050,8 +1103,13 @@ test_packed(void)
 	CHECK(!quant_packed_shape_ok(LLM_Q8_0, 0, 64));
 	CHECK(quant_packed_shape_ok(LLM_Q4_0, 16, 16384));
 	CHECK(!quant_packed_shape_ok(LLM_Q8_0, 16, 16416));
-	CHECK(!quant_packed_shape_ok(LLM_Q4_K, 16, 256));
+	CHECK(quant_packed_shape_ok(LLM_Q4_K, 16, 256) && quant_packed_shape_ok(LLM_Q6_K, 32, 16384));
+	CHECK(!quant_packed_shape_ok(LLM_Q4_K, 16, 288));
+	CHECK(!quant_packed_shape_ok(LLM_Q6_K, 16, 16640));
 	CHECK(!quant_packed_shape_ok(LLM_F16, 16, 64));
+	CHECK(quant_packed_max_tokens(LLM_Q4_K) == 4 && quant_packed_max_tokens(LLM_Q6_K) == 5);
+	CHECK(quant_packed_bytes(LLM_Q4_K, 32, 512) == 32 * 2 * 144);
+	CHECK(quant_packed_bytes(LLM_Q6_K, 32, 512) == 32 * 2 * 210);
 	CHECK(quant_packed_bytes(LLM_Q8_0, 32, 64) == 2 * 2 * 544);
 	CHECK(quant_packed_bytes(LLM_Q4_0, 32, 64) == 2 * 2 * 288);
 	quant_init(quant_cpu_isa());
