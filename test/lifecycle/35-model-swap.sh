@@ -27,15 +27,10 @@ restore()
 }
 trap restore EXIT
 
-# wait_vocab N: until llm_model_info reports a vocabulary of N (20 s).
-wait_vocab()
+# client_ended: the long generation's psql has exited.
+client_ended()
 {
-	local i
-	for i in $(seq 1 100); do
-		[ "$(psql -XAtq -c "SELECT llm_model_info()->>'n_vocab'" 2>/dev/null)" = "$1" ] && return 0
-		sleep 0.2
-	done
-	return 1
+	! kill -0 "$client" 2>/dev/null
 }
 
 ref=$(q "$GREEDY_SQL")
@@ -50,17 +45,12 @@ sleep 0.5
 
 q "ALTER SYSTEM SET llm.model = '$OTHER'" >/dev/null
 q "SELECT pg_reload_conf()" >/dev/null
-ended=false
-for i in $(seq 1 150); do
-	if ! kill -0 "$client" 2>/dev/null; then ended=true; break; fi
-	sleep 0.1
-done
-check "the in-flight generation ends within 15 s of the swap" $ended
+check "the in-flight generation ends within 15 s of the swap" wait_until 15 client_ended
 wait "$client" 2>/dev/null
 check "... with an ERROR" grep -q 'ERROR' "$T_TMP/err"
 diag "$(grep -m1 ERROR "$T_TMP/err")"
 
-check "the worker now serves the other model (n_vocab 105)" wait_vocab 105
+check "the worker now serves the other model (n_vocab 105)" wait_until 20 model_info_is n_vocab 105
 got=$(q "SELECT llm_generate('', 120)")
 check "its greedy text is BabyLlama's story" \
 	grep -q '^Once upon a time, there was a little girl named Lily. She loved to play outside in the sunshine' <<<"$got"
@@ -70,6 +60,6 @@ check_eq "its tokenizer has 105 tokens" \
 
 q "ALTER SYSTEM RESET llm.model" >/dev/null
 q "SELECT pg_reload_conf()" >/dev/null
-check "back to the original model (n_vocab 512)" wait_vocab 512
+check "back to the original model (n_vocab 512)" wait_until 20 model_info_is n_vocab 512
 check_eq "the original greedy text again" "$(q_retry "$GREEDY_SQL" 20)" "$ref"
 done_testing

@@ -18,14 +18,9 @@ SAMPLED="SELECT llm_generate('Once upon a time', 64, temperature => 0.9, top_p =
 # set_threads N: reload with llm.threads = N and wait until it is in use.
 set_threads()
 {
-	local i
 	q "ALTER SYSTEM SET llm.threads = $1" >/dev/null
 	q "SELECT pg_reload_conf()" >/dev/null
-	for i in $(seq 1 100); do
-		[ "$(psql -XAtq -c "SELECT llm_model_info()->>'threads'" 2>/dev/null)" = "$1" ] && return 0
-		sleep 0.2
-	done
-	return 1
+	wait_until 20 model_info_is threads "$1"
 }
 
 check "reload to llm.threads = 1 takes effect" set_threads 1

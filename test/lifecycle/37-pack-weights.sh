@@ -18,18 +18,12 @@ restore()
 }
 trap restore EXIT
 
-# info KEY: llm_model_info()->>KEY
-info()
-{
-	psql -XAtq -c "SELECT llm_model_info()->>'$1'" 2>/dev/null
-}
-
 # packed_is OP N: the test model is in use and [ packed_bytes OP N ] holds.
 packed_is()
 {
 	local p
-	p=$(info packed_bytes)
-	[ "$(info n_embd)" = 256 ] && [ -n "$p" ] && [ "$p" "$1" "$2" ]
+	p=$(model_info packed_bytes)
+	[ "$(model_info n_embd)" = 256 ] && [ -n "$p" ] && [ "$p" "$1" "$2" ]
 }
 
 "$ROOT/build/llm-random-model" --shape tiny --dim 256 --hidden 512 --layers 2 --heads 4 \

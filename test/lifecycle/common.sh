@@ -116,6 +116,18 @@ wait_until()
 	return 1
 }
 
+# model_info KEY: llm_model_info()->>KEY (empty when the call fails).
+model_info()
+{
+	psql -XAtq -c "SELECT llm_model_info()->>'$1'" 2>/dev/null
+}
+
+# model_info_is KEY VALUE: llm_model_info()->>KEY is VALUE (for wait_until).
+model_info_is()
+{
+	[ "$(model_info "$1")" = "$2" ]
+}
+
 # The postmaster's pid (first line of postmaster.pid).
 postmaster_pid()
 {
