@@ -250,6 +250,13 @@ packed_prefetch_part(const uint8_t *o, int bytes, int k, int parts)
 		_mm_prefetch((const char *) o + PACKED_PREFETCH + 64 * i, _MM_HINT_T1);
 }
 
+/* Token t's Q8_K block b (activation rows as bytes apart). */
+static AI const quant_block_q8_K *
+packed_q8_K(const uint8_t *A, size_t as, int t, int64_t b)
+{
+	return (const quant_block_q8_K *) (A + t * as) + b;
+}
+
 /* The dword at p in every lane (a broadcast from memory, no scalar register). */
 static AI __m512i
 packed_bcast(const void *p)
@@ -491,7 +498,7 @@ packed_q4_K(const int NT, int64_t nsuper, const uint8_t *P, const uint8_t *A, si
 	for (int t = 0; t < NT; t++)
 		for (int64_t b = 0; b < nsuper; b++)
 		{
-			const quant_block_q8_K *ab = (const quant_block_q8_K *) (A + t * as) + b;
+			const quant_block_q8_K *ab = packed_q8_K(A, as, t, b);
 
 			da[t * nsuper + b] = ab->d;
 			for (int j = 0; j < 8; j++)
@@ -555,7 +562,7 @@ packed_q4_K(const int NT, int64_t nsuper, const uint8_t *P, const uint8_t *A, si
 
 					for (int t = 0; t < NT; t++)
 					{
-						const int8_t *qs = ((const quant_block_q8_K *) (A + t * as) + b)->qs + 64 * c;
+						const int8_t *qs = packed_q8_K(A, as, t, b)->qs + 64 * c;
 
 						lo[j & 1][t] = _mm512_dpbusd_epi32(lo[j & 1][t], wl, packed_bcast(qs + 4 * j));
 						hi[j & 1][t] = _mm512_dpbusd_epi32(hi[j & 1][t], wh,
@@ -634,7 +641,7 @@ packed_q6_K(const int NT, int64_t nsuper, const uint8_t *P, const uint8_t *A, si
 				packed_prefetch_part(o, PACKED_SUPER_Q6_K, nh, 4);
 				for (int i = 0; i < 4; i++)
 					for (int t = 0; t < NT; t++)
-						part[i][t] = _mm512_set1_epi32(-32 * ((const quant_block_q8_K *) (A + t * as) + b)->bsums[8 * n + 2 * i + h]);
+						part[i][t] = _mm512_set1_epi32(-32 * packed_q8_K(A, as, t, b)->bsums[8 * n + 2 * i + h]);
 #pragma GCC unroll 4
 				for (int jj = 0; jj < 4; jj++)
 				{
@@ -655,7 +662,7 @@ packed_q6_K(const int NT, int64_t nsuper, const uint8_t *P, const uint8_t *A, si
 										   _mm512_and_si512(_mm512_srli_epi16(qh, 2), m30));
 					for (int t = 0; t < NT; t++)
 					{
-						const int8_t *qs = ((const quant_block_q8_K *) (A + t * as) + b)->qs + 128 * n + 4 * j;
+						const int8_t *qs = packed_q8_K(A, as, t, b)->qs + 128 * n + 4 * j;
 
 						for (int i = 0; i < 4; i++)
 							part[i][t] = _mm512_dpbusd_epi32(part[i][t], w[i], packed_bcast(qs + 32 * i));
@@ -663,7 +670,8 @@ packed_q6_K(const int NT, int64_t nsuper, const uint8_t *P, const uint8_t *A, si
 				}
 				for (int i = 0; i < 4; i++)
 				{
-					__m512i		sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *) (o + 32 + 16 * (8 * n + 2 * i + h))));
+					const uint8_t *scb = o + 32 + 16 * (8 * n + 2 * i + h);
+					__m512i		sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *) scb));
 
 					for (int t = 0; t < NT; t++)
 						isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(part[i][t], sc));
@@ -671,7 +679,7 @@ packed_q6_K(const int NT, int64_t nsuper, const uint8_t *P, const uint8_t *A, si
 			}
 			for (int t = 0; t < NT; t++)
 			{
-				float		dt = ((const quant_block_q8_K *) (A + t * as) + b)->d;
+				float		dt = packed_q8_K(A, as, t, b)->d;
 
 				acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]),
 										 _mm512_mul_ps(_mm512_set1_ps(dt), packed_scales(o)),
