@@ -1317,6 +1317,11 @@ LoadModel(void)
 					(double) info->n_bytes / (1024.0 * 1024.0),
 					(double) info->packed_bytes / (1024.0 * 1024.0), threads,
 					quant_isa_name(quant_active_isa()))));
+	if (info->pack_skipped_bytes > 0)
+		ereport(LOG,
+				(errmsg("llm worker did not pack the model's weights: the copies would take %.1f MB, more than half the memory available",
+						(double) info->pack_skipped_bytes / (1024.0 * 1024.0)),
+				 errhint("Decode runs on the file's rows, somewhat slower; free memory and reload, or set llm.pack_weights = off to skip packing.")));
 }
 
 /* Close the engine (after failing what it was running). */

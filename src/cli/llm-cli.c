@@ -55,7 +55,7 @@ usage(void)
 			"               [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
 			"               [--threads K] [--ctx N] [--sinks] [--kv-type f16|f32] [--no-bos] [--ids]\n"
 			"               [--blas MIN_ROWS]  (prefill chunks of MIN_ROWS+ rows through OpenBLAS)\n"
-			"               [--no-pack]  (decode reads the file's Q8_0/Q4_0 rows, not packed copies)\n"
+			"               [--no-pack]  (decode reads the file's rows, not packed copies)\n"
 			"       llm-cli bench -m MODEL.gguf [-p N_PROMPT] [-n N_GEN] [-t 1,2] [-s 1,8] [-r REPS] [--blas N] [--no-pack]\n"
 			"               (-s: sequences generating at once; tg is then their aggregate tokens/s)\n"
 			"       llm-cli tokenize -m MODEL.gguf -p TEXT [--bos]\n"
@@ -255,6 +255,9 @@ open_engine(const options *o, int threads, int max_seqs)
 		fprintf(stderr, "llm-cli: %s\n", err.msg);
 		return NULL;
 	}
+	if (llm_engine_info(e)->pack_skipped_bytes > 0)
+		fprintf(stderr, "llm-cli: not packing the weights: the copies would take %.1f MB, more than half the memory available\n",
+				(double) llm_engine_info(e)->pack_skipped_bytes / (1024.0 * 1024.0));
 	return e;
 }
 

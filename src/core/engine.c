@@ -128,6 +128,7 @@ fill_info(llm_engine *e)
 	i->n_params = m->n_params;
 	i->n_bytes = m->n_bytes;
 	i->packed_bytes = m->packed_bytes;
+	i->pack_skipped_bytes = m->pack_skipped;
 	i->file_type = (uint32_t) m->file_type;
 	memcpy(i->n_tensors_by_type, m->n_tensors_by_type, sizeof(i->n_tensors_by_type));
 	i->bos = llm_vocab_bos(m->vocab);
@@ -185,7 +186,7 @@ llm_engine_open(const llm_engine_config *cfg, llm_engine **out, llm_error *err)
 	e->next_id = 1;
 
 	if ((rc = llm_model_load(cfg->model_path, &e->model, err)) != LLM_OK ||
-		(cfg->pack_weights && (rc = llm_model_pack(e->model, err)) != LLM_OK))
+		(cfg->pack_weights && (rc = llm_model_pack(e->model, cfg->pack_limit, err)) != LLM_OK))
 		goto fail;
 	fill_info(e);
 	e->n_ctx = cfg->n_ctx > 0 ? cfg->n_ctx : e->model->hp.n_ctx_train;

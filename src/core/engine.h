@@ -57,9 +57,12 @@ typedef struct llm_engine_config
 	/*
 	 * Pack the quantized matrices for decode on CPUs with AMX
 	 * (llm_model_pack): faster decode, the matrices' size again in memory.
-	 * Default true.
+	 * Default true.  pack_limit: the most bytes the copies may take (0:
+	 * half the memory available); above it the model opens unpacked
+	 * (llm_model_info.pack_skipped_bytes).
 	 */
 	bool		pack_weights;
+	size_t		pack_limit;
 } llm_engine_config;
 
 llm_engine_config llm_engine_config_default(void);
@@ -79,6 +82,8 @@ typedef struct llm_model_info
 	uint64_t	n_params;
 	uint64_t	n_bytes;		/* bytes of tensor data */
 	uint64_t	packed_bytes;	/* bytes of packed matrix copies (pack_weights) */
+	uint64_t	pack_skipped_bytes; /* their size when over pack_limit (not
+									 * packed), else 0 */
 	uint32_t	file_type;		/* general.file_type, or -1 */
 	int32_t		n_tensors_by_type[32];	/* index: ggml type id */
 	int32_t		bos, eos;

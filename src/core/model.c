@@ -294,8 +294,29 @@ model_matrices(llm_model *m, llm_weight **ws)
  * 1.1 GB are then 550 page faults instead of 270000, and decode walks fewer
  * page tables.
  */
+/* MemAvailable of /proc/meminfo in bytes, 0 when it cannot be read. */
+static size_t
+mem_available(void)
+{
+	FILE	   *f = fopen("/proc/meminfo", "r");
+	char		line[256];
+	unsigned long long kb;
+	size_t		bytes = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+		{
+			bytes = (size_t) kb * 1024;
+			break;
+		}
+	fclose(f);
+	return bytes;
+}
+
 llm_status
-llm_model_pack(llm_model *m, llm_error *err)
+llm_model_pack(llm_model *m, size_t limit, llm_error *err)
 {
 	const size_t huge = (size_t) 2 << 20;
 	llm_weight **ws;
@@ -313,8 +334,11 @@ llm_model_pack(llm_model *m, llm_error *err)
 	for (int i = 0; i < n; i++)
 		if (quant_packed_shape_ok(ws[i]->type, ws[i]->rows, ws[i]->cols))
 			total += (quant_packed_bytes(ws[i]->type, ws[i]->rows, ws[i]->cols) + 63) & ~(size_t) 63;
-	if (total == 0)
+	if (limit == 0)
+		limit = mem_available() / 2;
+	if (total == 0 || (limit > 0 && total > limit))
 	{
+		m->pack_skipped = total;
 		free(ws);
 		return LLM_OK;
 	}

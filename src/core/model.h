@@ -86,6 +86,8 @@ typedef struct llm_model
 	void	   *packed;			/* the buffer holding the packed copies */
 	int			n_packed;		/* matrices packed */
 	size_t		packed_bytes;
+	size_t		pack_skipped;	/* bytes the copies would have taken when
+								 * llm_model_pack left them out (limit) */
 } llm_model;
 
 llm_status	llm_model_load(const char *path, llm_model **out, llm_error *err);
@@ -95,11 +97,15 @@ void		llm_model_free(llm_model *m);
  * On a CPU with AMX, give each Q8_0, Q4_0, Q4_K and Q6_K matrix of a
  * fitting shape a packed copy (quant_packed_pack, w->packed): decode and
  * batched decode (up to quant_packed_max_tokens rows) then read it instead
- * of the file's rows (see quant_packed_amx.c).  The copies cost the matrices' size again in
- * memory (m->packed_bytes); the file's rows stay mapped for prefill and the
- * other ISA levels.  The engine calls it; tools that only read metadata or
- * the vocabulary do not.
+ * of the file's rows (see quant_packed_amx.c).  The copies cost the
+ * matrices' size again in memory (m->packed_bytes), anonymous memory that
+ * the kernel cannot reclaim as it can the file's pages; the file's rows
+ * stay mapped for prefill and the other ISA levels.  When the copies would
+ * take more than limit bytes (0: half the memory Linux reports available,
+ * MemAvailable; no limit when it reports none), nothing is packed and
+ * m->pack_skipped says how much they would have taken.  The engine calls
+ * it; tools that only read metadata or the vocabulary do not.
  */
-llm_status	llm_model_pack(llm_model *m, llm_error *err);
+llm_status	llm_model_pack(llm_model *m, size_t limit, llm_error *err);
 
 #endif							/* LLM_CORE_MODEL_H */

@@ -56,6 +56,7 @@ read_golden(int32_t *ids, int max)
 /* > 0: engines opened by open_model route such prefill chunks to BLAS. */
 static int	blas_rows;
 static int	row_group;		/* llm_engine_config.row_group for open_model */
+static size_t pack_limit;		/* llm_engine_config.pack_limit for open_model */
 
 static llm_engine *
 open_model(const char *path, int threads, int max_seqs, size_t kv_bytes,
@@ -73,6 +74,7 @@ open_model(const char *path, int threads, int max_seqs, size_t kv_bytes,
 	cfg.max_batch_tokens = batch;
 	cfg.blas_min_rows = blas_rows;
 	cfg.row_group = row_group;
+	cfg.pack_limit = pack_limit;
 	if (llm_engine_open(&cfg, &e, &err) != LLM_OK)
 	{
 		fprintf(stderr, "open %s: %s\n", path, err.msg);
@@ -683,11 +685,12 @@ batch_invariance_quant(const char *type, int packed)
 		SKIP("stories260K.gguf absent");
 	if ((m = make_tiny_model(vocab, type, type, out, sizeof(out))) == NULL)
 		return;
-	CHECK(llm_model_pack(m, &err) == LLM_OK);
+	CHECK(llm_model_pack(m, 0, &err) == LLM_OK);
 	if (quant_cpu_isa() >= LLM_ISA_AMX)
 		CHECKF(m->n_packed == packed, "%s: %d matrices packed", type, m->n_packed);
 	else
 		CHECK(m->n_packed == 0);
+	CHECK(m->pack_skipped == 0);
 	llm_model_free(m);
 	batch_invariance(out);
 	remove(out);
@@ -704,6 +707,51 @@ static void
 test_batch_invariance_q4_k_m(void)
 {
 	batch_invariance_quant("q4_k_m", 2 * 7 + 1);
+}
+
+/*
+ * A pack limit below the copies' size: nothing is packed, the engine says
+ * how much the copies would have taken, and it generates what the packed
+ * engine does.
+ */
+static void
+test_pack_limit(void)
+{
+	char		vocab[1024],
+				out[1024];
+	llm_model  *m;
+	llm_error	err;
+	size_t		skipped = 0;
+	int32_t		prompt[3] = {1, 403, 407},
+				got[2][32];
+
+	if (!unit_model_path(vocab, sizeof(vocab), "stories260K/stories260K.gguf"))
+		SKIP("stories260K.gguf absent");
+	if ((m = make_tiny_model(vocab, "q8_0", "pack-limit", out, sizeof(out))) == NULL)
+		return;
+	CHECK(llm_model_pack(m, 4096, &err) == LLM_OK);
+	CHECK(m->n_packed == 0 && m->packed == NULL && m->packed_bytes == 0);
+	if (quant_cpu_isa() >= LLM_ISA_AMX)
+		CHECKF(m->pack_skipped > 4096, "%zu bytes skipped", m->pack_skipped);
+	skipped = m->pack_skipped;
+	llm_model_free(m);
+	for (int k = 0; k < 2; k++)
+	{
+		llm_engine *e;
+
+		pack_limit = k == 0 ? 0 : 4096;
+		e = open_model(out, 2, 4, 4 << 20, LLM_F16, 64);
+		CHECK(e != NULL);
+		if (e == NULL)
+			break;
+		CHECK(llm_engine_info(e)->pack_skipped_bytes == (k == 0 ? 0 : skipped));
+		CHECK(quant_cpu_isa() < LLM_ISA_AMX || (llm_engine_info(e)->packed_bytes > 0) == (k == 0));
+		CHECK(generate(e, prompt, 3, 32, got[k]) == 32);
+		llm_engine_close(e);
+	}
+	pack_limit = 0;
+	CHECK(memcmp(got[0], got[1], sizeof(got[0])) == 0);
+	remove(out);
 }
 
 /*
@@ -1018,6 +1066,7 @@ main(void)
 	RUN(test_batch_invariance);
 	RUN(test_batch_invariance_q8_0);
 	RUN(test_batch_invariance_q4_k_m);
+	RUN(test_pack_limit);
 	RUN(test_samples_cow);
 	RUN(test_rollback);
 	RUN(test_row_group);
