@@ -381,10 +381,14 @@ mm_worker(void *arg, int ith, int nth)
 	{
 		const llm_weight *w = j->w[i];
 
-		if (w->packed != NULL && j->nt <= quant_packed_max_tokens(w->type) &&
-			quant_active_isa() == LLM_ISA_AMX)
+		if (w->packed != NULL && quant_active_isa() == LLM_ISA_AMX &&
+			j->nt <= quant_packed_max_tokens(w->type))
 			quant_packed_matmul(w->type, w->cols, w->packed, j->xq, j->xq_stride, j->nt,
 								j->y[i], w->rows, r0, r1);
+		else if (w->packed != NULL && quant_active_isa() == LLM_ISA_AMX &&
+				 quant_packed_only(w->type))
+			quant_amx_packed_matmul(w->type, w->cols, w->data, w->packed, j->xq, j->xq_stride,
+									j->nt, j->y[i], w->rows, r0, r1);
 		else
 			llm_matmul_rows(w->type, w->cols, w->data, j->xq, j->xq_stride, j->nt,
 							j->y[i], w->rows, r0, r1);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "quant.h"
 
@@ -294,6 +295,23 @@ model_matrices(llm_model *m, llm_weight **ws)
  * 1.1 GB are then 550 page faults instead of 270000, and decode walks fewer
  * page tables.
  */
+/*
+ * Drop the whole pages of [p, p + len) of the (read-only) file mapping from
+ * this process: a matrix the packed copy serves alone is not read again,
+ * and its pages would otherwise stay counted in the worker's memory.  If
+ * something reads them after all, they come back from the page cache.
+ */
+static void
+release_pages(const void *p, size_t len)
+{
+	uintptr_t	page = (uintptr_t) sysconf(_SC_PAGESIZE),
+				start = ((uintptr_t) p + page - 1) & ~(page - 1),
+				end = ((uintptr_t) p + len) & ~(page - 1);
+
+	if (start < end)
+		(void) madvise((void *) start, end - start, MADV_DONTNEED);
+}
+
 /* MemAvailable of /proc/meminfo in bytes, 0 when it cannot be read. */
 static size_t
 mem_available(void)
@@ -364,6 +382,8 @@ llm_model_pack(llm_model *m, size_t limit, llm_error *err)
 		m->packed_bytes += bytes;
 		off += (bytes + 63) & ~(size_t) 63;
 		m->n_packed++;
+		if (quant_packed_only(w->type))
+			release_pages(w->data, (size_t) w->rows * w->row_bytes);
 	}
 	free(ws);
 	return LLM_OK;

@@ -97,10 +97,12 @@ void		llm_model_free(llm_model *m);
  * On a CPU with AMX, give each Q8_0, Q4_0, Q4_K and Q6_K matrix of a
  * fitting shape a packed copy (quant_packed_pack, w->packed): decode and
  * batched decode (up to quant_packed_max_tokens rows) then read it instead
- * of the file's rows (see quant_packed_amx.c).  The copies cost the
- * matrices' size again in memory (m->packed_bytes), anonymous memory that
- * the kernel cannot reclaim as it can the file's pages; the file's rows
- * stay mapped for prefill and the other ISA levels.  When the copies would
+ * of the file's rows (see quant_packed_amx.c).  The copies are anonymous
+ * memory (m->packed_bytes), which the kernel cannot reclaim as it can the
+ * file's pages.  Q4_K and Q6_K copies serve prefill too
+ * (quant_packed_only), so their file pages are released from the process;
+ * Q8_0 and Q4_0 rows stay mapped for prefill, which reads them, so those
+ * matrices cost their size twice.  When the copies would
  * take more than limit bytes (0: half the memory Linux reports available,
  * MemAvailable; no limit when it reports none), nothing is packed and
  * m->pack_skipped says how much they would have taken.  The engine calls

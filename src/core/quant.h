@@ -123,5 +123,24 @@ void		quant_packed_pack(uint32_t type, const void *W, int64_t rows, int64_t cols
 void		quant_packed_matmul(uint32_t type, int64_t n, const void *P, const void *A,
 								size_t a_stride, int nt, float *y, int64_t ldy, int64_t r0,
 								int64_t r1);
+/*
+ * Whether the packed copy of a matrix of this type serves longer calls too
+ * (quant_amx_packed_matmul), so that the file's rows are not read after
+ * packing: Q4_K and Q6_K, whose AMX kernels unpack each 16-row group anyway
+ * (for Q8_0 and Q4_0 the extra unpacking cost 20-28 % of prefill speed).
+ */
+bool		quant_packed_only(uint32_t type);
+/* The 16 rows of group g of a packed matrix, in the file's layout. */
+void		quant_packed_unpack(uint32_t type, int64_t cols, const void *P, int64_t g,
+								void *rows);
+/*
+ * llm_matmul_rows at the AMX level for a packed matrix (P) and more tokens
+ * than the packed kernels take: the AMX kernels on each 16-row group
+ * unpacked from P (the same bits as on the file's rows W, which it reads
+ * only if it cannot allocate its scratch memory).
+ */
+void		quant_amx_packed_matmul(uint32_t type, int64_t n, const void *W, const void *P,
+									const void *A, size_t a_stride, int nt, float *y,
+									int64_t ldy, int64_t r0, int64_t r1);
 
 #endif							/* LLM_CORE_QUANT_H */

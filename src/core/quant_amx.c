@@ -515,6 +515,23 @@ quant_amx_finish(const bool q4k, int64_t nsuper, __m512 *acc, const float *bsd,
 		_tile_stored(4 + P, cdst, BW); \
 	} while (0)
 
+/* The weight type of a kind. */
+static const uint32_t quant_amx_type[4] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_Q6_K};
+
+/*
+ * Rows r .. r + 15 in the file's layout: W's own, or (P, a packed copy of
+ * the matrix, packed group bytes = 16 rows' bytes) unpacked into rows16.
+ */
+static const uint8_t *
+quant_amx_group(quant_amx_kind kind, int64_t nsb, const uint8_t *W, size_t ws,
+				const uint8_t *P, int64_t r, uint8_t *rows16)
+{
+	if (P == NULL)
+		return W + r * ws;
+	quant_packed_unpack(quant_amx_type[kind], nsb * 32, P, r / 16, rows16);
+	return rows16;
+}
+
 /*
  * Rows [r0, r1) (a multiple of 16 rows) for all token groups, of the width
  * the tiles are configured for: full groups of 16 tokens or, with half,
@@ -532,7 +549,8 @@ quant_amx_finish(const bool q4k, int64_t nsuper, __m512 *acc, const float *bsd,
  */
 static AI void
 quant_amx_pass(const quant_amx_kind kind, const bool half, int64_t nsb,
-			   const uint8_t *W, size_t ws, const int8_t *bt, const float *da,
+			   const uint8_t *W, size_t ws, const uint8_t *P, uint8_t *rows16,
+			   const int8_t *bt, const float *da,
 			   const float *bsd, float *rs, float *mn, int8_t *strip, int32_t *cbuf,
 			   int nt, float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
@@ -542,7 +560,7 @@ quant_amx_pass(const quant_amx_kind kind, const bool half, int64_t nsb,
 
 	for (int64_t r = r0; r + 16 <= r1; r += 16)
 	{
-		const uint8_t *w0 = W + r * ws;
+		const uint8_t *w0 = quant_amx_group(kind, nsb, W, ws, P, r, rows16);
 		__m512		acc[16],
 					acc2[8];
 		int64_t		si = 0,		/* sub-block and group of the next issue */
@@ -551,7 +569,7 @@ quant_amx_pass(const quant_amx_kind kind, const bool half, int64_t nsb,
 					ge = 0;
 
 		/* the next row group is prefetched a few lines per step */
-		const char *pf = (const char *) w0 + 16 * ws,
+		const char *pf = (const char *) (P != NULL ? P : W) + (r + 16) * ws,
 				   *pf_end = r + 32 <= r1 ? pf + 16 * ws : pf;
 		int			pf_step = (int) ((16 * ws / 64 + steps - 1) / steps);
 
@@ -782,7 +800,8 @@ quant_amx_issue_q6_K(const int8_t *a, const int8_t *bsrc, int32_t *cdst)
  * sum as in the scalar reference.
  */
 static void
-quant_amx_pass_q6_K(int64_t nsb, const uint8_t *W, size_t ws, const int8_t *bt,
+quant_amx_pass_q6_K(int64_t nsb, const uint8_t *W, size_t ws, const uint8_t *P,
+					uint8_t *rows16, const int8_t *bt,
 					const float *da, float *rs, int8_t *strip, int32_t *cbuf,
 					int nt, float *y, int64_t ldy, int64_t r0, int64_t r1)
 {
@@ -792,9 +811,9 @@ quant_amx_pass_q6_K(int64_t nsb, const uint8_t *W, size_t ws, const int8_t *bt,
 
 	for (int64_t r = r0; r + 16 <= r1; r += 16)
 	{
-		const uint8_t *w0 = W + r * ws;
+		const uint8_t *w0 = quant_amx_group(QUANT_AMX_Q6_K, nsb, W, ws, P, r, rows16);
 		__m512		acc[16];
-		const char *pf = (const char *) w0 + 16 * ws,
+		const char *pf = (const char *) (P != NULL ? P : W) + (r + 16) * ws,
 				   *pf_end = r + 32 <= r1 ? pf + 16 * ws : pf;
 		int			pf_step = (int) ((16 * ws / 64 + steps - 1) / steps);
 
@@ -865,7 +884,7 @@ quant_amx_same(const quant_amx_scratch *s, quant_amx_kind kind, int64_t n, int n
  */
 static AI void
 quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
-				 const void *A, size_t as, int nt, float *y, int64_t ldy,
+				 const void *P, const void *A, size_t as, int nt, float *y, int64_t ldy,
 				 int64_t r0, int64_t r1)
 {
 	quant_matmul_fn next = quant_amx_next[kind];
@@ -883,7 +902,8 @@ quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
 				arb = q4k || q6k ? (size_t) (nsb / 8) * sizeof(quant_block_q8_K) :
 				(size_t) nsb * sizeof(quant_block_q8_0),
 				ac_bytes = nt <= QUANT_AMX_KEEP ? ((size_t) nt * arb + 63) & ~(size_t) 63 : 0,
-				cb_bytes = 3 * QUANT_AMX_BATCH * 1024;
+				cb_bytes = 3 * QUANT_AMX_BATCH * 1024,
+				rows16_bytes = P != NULL ? (16 * ws + 63) & ~(size_t) 63 : 0;
 	quant_amx_scratch *sc;
 	uint8_t    *p,
 			   *ac;
@@ -894,6 +914,7 @@ quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
 			   *mn,
 			   *bsd;
 	int32_t    *cbuf;
+	uint8_t    *rows16;
 	int64_t		rend;
 
 	if (nt < quant_amx_min_tokens[kind] || r1 - r0 < 16 || nsb == 0)
@@ -906,7 +927,7 @@ quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
 	bsd_bytes = q4k ? (size_t) groups * nsb * 16 * sizeof(float) : 0;
 	/* every part is a multiple of 64 bytes */
 	sc = quant_amx_get_scratch(bt_bytes + da_bytes + bsd_bytes + ac_bytes + rs_bytes +
-							   strip_bytes + mn_bytes + cb_bytes);
+							   strip_bytes + mn_bytes + cb_bytes + rows16_bytes);
 	if (sc == NULL)
 	{
 		next(n, W, ws, A, as, nt, y, ldy, r0, r1);
@@ -928,9 +949,11 @@ quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
 	mn = (float *) p;
 	p += mn_bytes;
 	cbuf = (int32_t *) p;
+	p += cb_bytes;
+	rows16 = p;
 	/* the first row group from memory while the activations are prepared */
 	for (size_t o = 0; o < 16 * ws; o += 64)
-		_mm_prefetch((const char *) W + r0 * ws + o, _MM_HINT_T1);
+		_mm_prefetch((const char *) (P != NULL ? P : W) + r0 * ws + o, _MM_HINT_T1);
 	if (ac_bytes == 0 || !quant_amx_same(sc, kind, n, nt, ac, arb, A, as))
 	{
 		quant_amx_prepare(kind, nsb, A, as, nt, groups, half, bt, da,
@@ -950,18 +973,19 @@ quant_amx_matmul(const quant_amx_kind kind, int64_t n, const void *W, size_t ws,
 	if (q6k)
 	{
 		quant_amx_configure_q6_K();
-		quant_amx_pass_q6_K(nsb, W, ws, bt, da, rs, strip, cbuf, nt, y, ldy, r0, rend);
+		quant_amx_pass_q6_K(nsb, W, ws, P, rows16, bt, da, rs, strip, cbuf, nt, y, ldy, r0,
+							rend);
 	}
 	else if (half)
 	{
 		quant_amx_configure(true);
-		quant_amx_pass(kind, true, nsb, W, ws, bt, da, bsd, rs, mn, strip, cbuf,
+		quant_amx_pass(kind, true, nsb, W, ws, P, rows16, bt, da, bsd, rs, mn, strip, cbuf,
 					   nt, y, ldy, r0, rend);
 	}
 	else
 	{
 		quant_amx_configure(false);
-		quant_amx_pass(kind, false, nsb, W, ws, bt, da, bsd, rs, mn, strip, cbuf,
+		quant_amx_pass(kind, false, nsb, W, ws, P, rows16, bt, da, bsd, rs, mn, strip, cbuf,
 					   nt, y, ldy, r0, rend);
 	}
 	_tile_release();
@@ -975,13 +999,37 @@ static void \
 quant_amx_##P##_matmul(int64_t n, const void *W, size_t ws, const void *A, \
 					   size_t as, int nt, float *y, int64_t ldy, int64_t r0, int64_t r1) \
 { \
-	quant_amx_matmul(KIND, n, W, ws, A, as, nt, y, ldy, r0, r1); \
+	quant_amx_matmul(KIND, n, W, ws, NULL, A, as, nt, y, ldy, r0, r1); \
 }
 
 QUANT_AMX_ENTRY(q8_0, QUANT_AMX_Q8_0)
 QUANT_AMX_ENTRY(q4_0, QUANT_AMX_Q4_0)
 QUANT_AMX_ENTRY(q4_K, QUANT_AMX_Q4_K)
 QUANT_AMX_ENTRY(q6_K, QUANT_AMX_Q6_K)
+
+void
+quant_amx_packed_matmul(uint32_t type, int64_t n, const void *W, const void *P,
+						const void *A, size_t as, int nt, float *y, int64_t ldy,
+						int64_t r0, int64_t r1)
+{
+	size_t		ws = llm_row_bytes(type, n);
+
+	switch (type)
+	{
+		case LLM_Q8_0:
+			quant_amx_matmul(QUANT_AMX_Q8_0, n, W, ws, P, A, as, nt, y, ldy, r0, r1);
+			break;
+		case LLM_Q4_0:
+			quant_amx_matmul(QUANT_AMX_Q4_0, n, W, ws, P, A, as, nt, y, ldy, r0, r1);
+			break;
+		case LLM_Q4_K:
+			quant_amx_matmul(QUANT_AMX_Q4_K, n, W, ws, P, A, as, nt, y, ldy, r0, r1);
+			break;
+		default:
+			quant_amx_matmul(QUANT_AMX_Q6_K, n, W, ws, P, A, as, nt, y, ldy, r0, r1);
+			break;
+	}
+}
 
 /*
  * Install the AMX kernels over the AVX-512 ones (called once, from

@@ -51,6 +51,16 @@
  * Q4_K 20-25 GB/s against 17-23 on the original rows, Q6_K 20-30 against
  * 14; from memory within a few percent of them either way; the 1.1B
  * Q4_K_M model decodes 7 % (one thread) and 11 % (two) faster packed.
+ *
+ * For Q4_K and Q6_K the packed copy also serves the calls of more tokens:
+ * quant_amx_packed_matmul runs the AMX kernels on each 16-row group
+ * unpacked back to the file's layout (quant_packed_unpack, dwords
+ * transposed in registers), which those kernels decode per group anyway;
+ * prefill of the 1.1B Q4_K_M model measured 4-7 % slower (interleaved,
+ * 24-128 tokens), and the engine no longer reads the file's rows of these
+ * matrices, so llm_model_pack releases their pages: that model's llm-cli
+ * holds 636 MB instead of 1249.  For Q8_0 and Q4_0 the unpacking cost
+ * 20-28 % of prefill speed, so their prefill stays on the file's rows.
  * Either way, per (row, token) the result is, over the blocks in order,
  *   acc = fma(float(isum), d_w * d_a, acc)
  * from acc = 0: the same bits for every token count, and the same as the
@@ -70,6 +80,7 @@
 #include "quant_impl.h"
 
 #include <immintrin.h>
+#include <stddef.h>
 #include <string.h>
 
 #define AI inline __attribute__((always_inline))
@@ -230,6 +241,128 @@ quant_packed_pack(uint32_t type, const void *W, int64_t rows, int64_t cols, void
 		packed_pack_k(type, W, rows, cols, dst);
 	else
 		packed_pack_blocks(type, W, rows, cols, dst);
+}
+
+/*
+ * 4 x 16 dwords (z[j], lane m: row m's dword j) to rows: for each row m the
+ * 4 dwords of every z[j] pair (2k, 2k + 1), i.e. within each 128-bit lane L
+ * of out[q] the 4 dwords of row 4L + q (j = 0 .. 3 of these z).
+ */
+static AI void
+packed_transpose4(const __m512i *z, __m512i *out)
+{
+	__m512i		lo0 = _mm512_unpacklo_epi32(z[0], z[1]),
+				hi0 = _mm512_unpackhi_epi32(z[0], z[1]),
+				lo1 = _mm512_unpacklo_epi32(z[2], z[3]),
+				hi1 = _mm512_unpackhi_epi32(z[2], z[3]);
+
+	out[0] = _mm512_unpacklo_epi64(lo0, lo1);
+	out[1] = _mm512_unpackhi_epi64(lo0, lo1);
+	out[2] = _mm512_unpacklo_epi64(hi0, hi1);
+	out[3] = _mm512_unpackhi_epi64(hi0, hi1);
+}
+
+/*
+ * nq (4 or 8) 64-byte dword rows at src (dword m of row j: row m's bytes
+ * 4j .. 4j + 3) back to 4 * nq contiguous bytes of each of the 16 rows,
+ * row m's at dst + m * ws.
+ */
+static AI void
+packed_unpack_dwords(const uint8_t *src, int nq, uint8_t *dst, size_t ws)
+{
+	_Alignas(64) uint8_t lanes[2][4][64];
+
+	for (int h = 0; h < nq / 4; h++)
+	{
+		__m512i		z[4],
+					t[4];
+
+		for (int j = 0; j < 4; j++)
+			z[j] = _mm512_loadu_si512(src + 64 * (4 * h + j));
+		packed_transpose4(z, t);
+		for (int q = 0; q < 4; q++)
+			_mm512_store_si512(lanes[h][q], t[q]);
+	}
+	for (int m = 0; m < 16; m++)
+		for (int h = 0; h < nq / 4; h++)
+			memcpy(dst + m * ws + 16 * h, lanes[h][m % 4] + 16 * (m / 4), 16);
+}
+
+/*
+ * The inverse of quant_packed_pack for one 16-row group g: its rows in the
+ * file's layout (16 x llm_row_bytes(type, cols) bytes at rows), for the AMX
+ * kernels of longer calls (quant_amx_packed_matmul), so that a packed
+ * matrix needs nothing of the file's rows.
+ */
+bool
+quant_packed_only(uint32_t type)
+{
+	return type == LLM_Q4_K || type == LLM_Q6_K;
+}
+
+void
+quant_packed_unpack(uint32_t type, int64_t cols, const void *P, int64_t g, void *rows)
+{
+	size_t		ws = llm_row_bytes(type, cols);
+	const uint8_t *pg = (const uint8_t *) P + (size_t) g * 16 * ws;
+	uint8_t    *out = rows;
+
+	if (type == LLM_Q4_K || type == LLM_Q6_K)
+	{
+		size_t		kb = type == LLM_Q4_K ? sizeof(quant_block_q4_K) : sizeof(quant_block_q6_K);
+
+		for (int64_t b = 0; b < cols / 256; b++)
+		{
+			const uint8_t *o = pg + (size_t) b * 16 * kb;
+			uint8_t    *x0 = out + b * kb;	/* row 0's block; row m's m * ws further */
+
+			for (int m = 0; m < 16; m++)
+			{
+				uint8_t    *x = x0 + m * ws;
+
+				if (type == LLM_Q4_K)
+				{
+					memcpy(x + offsetof(quant_block_q4_K, d), o + 2 * m, 2);
+					memcpy(x + offsetof(quant_block_q4_K, dmin), o + 32 + 2 * m, 2);
+					for (int k = 0; k < 12; k++)
+						x[offsetof(quant_block_q4_K, scales) + k] = o[64 + 16 * k + m];
+				}
+				else
+				{
+					memcpy(x + offsetof(quant_block_q6_K, d), o + 2 * m, 2);
+					for (int k = 0; k < 16; k++)
+						x[offsetof(quant_block_q6_K, scales) + k] = o[32 + 16 * k + m];
+				}
+			}
+			if (type == LLM_Q4_K)
+				for (int c = 0; c < 4; c++)
+					packed_unpack_dwords(o + 256 + 512 * c, 8,
+										 x0 + offsetof(quant_block_q4_K, qs) + 32 * c, ws);
+			else
+			{
+				for (int c = 0; c < 4; c++)
+					packed_unpack_dwords(o + PACKED_Q6_K_QL + 512 * c, 8,
+										 x0 + offsetof(quant_block_q6_K, ql) + 32 * c, ws);
+				for (int c = 0; c < 2; c++)
+					packed_unpack_dwords(o + PACKED_Q6_K_QH + 512 * c, 8,
+										 x0 + offsetof(quant_block_q6_K, qh) + 32 * c, ws);
+			}
+		}
+	}
+	else
+	{
+		size_t		bb = type == LLM_Q4_0 ? sizeof(quant_block_q4_0) : sizeof(quant_block_q8_0);
+		int			nq = type == LLM_Q4_0 ? 4 : 8;
+
+		for (int64_t s = 0; s < cols / 32; s++)
+		{
+			const uint8_t *o = pg + (size_t) s * 16 * bb;
+
+			for (int m = 0; m < 16; m++)
+				memcpy(out + m * ws + bb * s, o + 2 * m, 2);
+			packed_unpack_dwords(o + 32, nq, out + bb * s + 2, ws);
+		}
+	}
 }
 
 /* Prefetch the block of bytes bytes PACKED_PREFETCH bytes after o. */

@@ -709,6 +709,85 @@ test_batch_invariance_q4_k_m(void)
 	batch_invariance_quant("q4_k_m", 2 * 7 + 1);
 }
 
+/* Resident bytes of this process's mappings of the file at path (smaps). */
+static size_t
+mapped_rss(const char *path)
+{
+	FILE	   *f = fopen("/proc/self/smaps", "r");
+	char		line[1024];
+	bool		in = false;
+	size_t		kb,
+				total = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+	{
+		if (strchr(line, '-') != NULL && strchr(line, ':') != NULL &&
+			line[0] != ' ' && strstr(line, "kB") == NULL)
+			in = strstr(line, path) != NULL;	/* a mapping's header line */
+		else if (in && sscanf(line, "Rss: %zu kB", &kb) == 1)
+			total += kb * 1024;
+	}
+	fclose(f);
+	return total;
+}
+
+/*
+ * With AMX, a Q4_K_M model's matrices are served by their packed copies
+ * alone, prefill included: after opening, most of the file's pages are no
+ * longer resident in the process, and a 40-token prefill plus generation
+ * does not bring them back.
+ */
+static void
+test_packed_only(void)
+{
+	char		vocab[1024],
+				out[1024],
+				rel[PATH_MAX];
+	llm_engine *e;
+	int32_t		prompt[40],
+				got[16];
+	size_t		fsize,
+				rss0,
+				rss1;
+	FILE	   *f;
+
+	if (quant_cpu_isa() < LLM_ISA_AMX)
+		SKIP("no AMX on this CPU");
+	if (!unit_model_path(vocab, sizeof(vocab), "stories260K/stories260K.gguf"))
+		SKIP("stories260K.gguf absent");
+	{
+		llm_model  *m = make_tiny_model(vocab, "q4_k_m", "packed-only", out, sizeof(out));
+
+		if (m == NULL)
+			return;
+		llm_model_free(m);
+	}
+	if (realpath(out, rel) == NULL || (f = fopen(rel, "rb")) == NULL)
+	{
+		CHECKF(0, "open %s", out);
+		return;
+	}
+	fseek(f, 0, SEEK_END);
+	fsize = (size_t) ftell(f);
+	fclose(f);
+	e = open_model(rel, 2, 4, 4 << 20, LLM_F16, 64);
+	CHECK(e != NULL);
+	if (e == NULL)
+		return;
+	rss0 = mapped_rss(rel);
+	prompt[0] = 1;
+	for (int i = 1; i < 40; i++)
+		prompt[i] = 259 + (i * 11) % 250;
+	CHECK(generate(e, prompt, 40, 16, got) == 16);
+	rss1 = mapped_rss(rel);
+	CHECKF(rss0 < fsize / 2 && rss1 < fsize / 2,
+		   "file %zu bytes, resident %zu after opening, %zu after prefill", fsize, rss0, rss1);
+	llm_engine_close(e);
+	remove(out);
+}
+
 /*
  * A pack limit below the copies' size: nothing is packed, the engine says
  * how much the copies would have taken, and it generates what the packed
@@ -1067,6 +1146,7 @@ main(void)
 	RUN(test_batch_invariance_q8_0);
 	RUN(test_batch_invariance_q4_k_m);
 	RUN(test_pack_limit);
+	RUN(test_packed_only);
 	RUN(test_samples_cow);
 	RUN(test_rollback);
 	RUN(test_row_group);

@@ -1116,6 +1116,72 @@ test_packed(void)
 }
 
 /*
+ * A packed matrix alone serves every call: quant_packed_unpack gives back
+ * each 16-row group's bytes exactly, and quant_amx_packed_matmul (the AMX
+ * kernels on the unpacked groups) gives the bits of the AMX kernels on the
+ * file's rows, for 6 .. 40 tokens and a row range inside the matrix.
+ */
+static void
+test_packed_unpack(void)
+{
+	static const uint32_t types[] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_Q6_K};
+	static const int64_t ns[] = {64, 256, 768, 2048};
+	static const int nts[] = {6, 9, 16, 17, 33, 40};
+	int			rows = 64,
+				ntmax = 40;
+
+	if (quant_cpu_isa() < LLM_ISA_AMX)
+		SKIP("no AMX on this CPU");
+	for (int ti = 0; ti < 4; ti++)
+		for (int ni = 0; ni < (int) (sizeof(ns) / sizeof(ns[0])); ni++)
+		{
+			uint32_t	wt = types[ti];
+			int64_t		n = ns[ni];
+			matmul_case c;
+			size_t		rb;
+			uint8_t    *P,
+					   *back;
+			int			bad = 0;
+
+			if (n % llm_dtype_block(wt) != 0)
+				continue;
+			c = matmul_case_new(wt, n, rows, ntmax);
+			rb = llm_row_bytes(wt, n);
+			P = aligned_alloc(64, quant_packed_bytes(wt, rows, n));
+			back = malloc(16 * rb);
+			packed_extremes(&c);
+			quant_init(LLM_ISA_AMX);
+			quant_packed_pack(wt, c.W, rows, n, P);
+			for (int g = 0; g < rows / 16; g++)
+			{
+				quant_packed_unpack(wt, n, P, g, back);
+				CHECKF(memcmp(back, c.W + (size_t) g * 16 * rb, 16 * rb) == 0,
+					   "%s n %lld group %d: unpacked rows differ", llm_dtype_name(wt),
+					   (long long) n, g);
+			}
+			for (int k = 0; k < (int) (sizeof(nts) / sizeof(nts[0])); k++)
+			{
+				int			nt = nts[k];
+
+				llm_matmul_rows(wt, n, c.W, c.A, c.arb, nt, c.ref, rows, 16, 64);
+				for (int i = 0; i < rows * nt; i++)
+					c.y[i] = -7.0f;
+				quant_amx_packed_matmul(wt, n, c.W, P, c.A, c.arb, nt, c.y, rows, 16, 64);
+				for (int t = 0; t < nt; t++)
+					for (int r = 0; r < rows; r++)
+						bad += r < 16 ? c.y[t * rows + r] != -7.0f :
+							memcmp(&c.y[t * rows + r], &c.ref[t * rows + r], sizeof(float)) != 0;
+			}
+			CHECKF(bad == 0, "%s n %lld: %d outputs differ from the AMX kernels' on the rows",
+				   llm_dtype_name(wt), (long long) n, bad);
+			matmul_case_free(&c);
+			free(P);
+			free(back);
+		}
+	quant_init(quant_cpu_isa());
+}
+
+/*
  * Float weights (F32, F16, BF16) at each level: every token of a call gets
  * bit for bit what it gets alone (nt = 1, the decode kernel).  AVX-512
  * calls of 8 or more tokens take 8-row panels converted to F32 and tiles of
@@ -1517,6 +1583,7 @@ main(void)
 	RUN(test_matmul_amx_shapes);
 	RUN(test_matmul_batch_invariance);
 	RUN(test_packed);
+	RUN(test_packed_unpack);
 	RUN(test_matmul_float_panels);
 	RUN(test_matmul_reuse);
 	RUN(test_matmul_extremes);
