@@ -99,10 +99,10 @@ void		llm_model_free(llm_model *m);
  * batched decode (up to quant_packed_max_tokens rows) then read it instead
  * of the file's rows (see quant_packed_amx.c).  The copies are anonymous
  * memory (m->packed_bytes), which the kernel cannot reclaim as it can the
- * file's pages.  Q4_K and Q6_K copies serve prefill too
+ * file's pages.  Q4_0, Q4_K and Q6_K copies serve prefill too
  * (quant_packed_only), so their file pages are released from the process;
- * Q8_0 and Q4_0 rows stay mapped for prefill, which reads them, so those
- * matrices cost their size twice.  When the copies would
+ * Q8_0 rows stay mapped for prefill, which reads them, so Q8_0 matrices
+ * cost their size twice.  When the copies would
  * take more than limit bytes (0: half the memory Linux reports available,
  * MemAvailable; no limit when it reports none), nothing is packed and
  * m->pack_skipped says how much they would have taken.  The engine calls

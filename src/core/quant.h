@@ -126,10 +126,16 @@ void		quant_packed_matmul(uint32_t type, int64_t n, const void *P, const void *A
 /*
  * Whether the packed copy of a matrix of this type serves longer calls too
  * (quant_amx_packed_matmul), so that the file's rows are not read after
- * packing: Q4_K and Q6_K, whose AMX kernels unpack each 16-row group anyway
- * (for Q8_0 and Q4_0 the extra unpacking cost 20-28 % of prefill speed).
+ * packing: Q4_0, Q4_K and Q6_K, whose AMX kernels decode each 16-row group
+ * anyway (Q8_0's read the rows in place: unpacking cost 25 % of prefill).
  */
 bool		quant_packed_only(uint32_t type);
+/*
+ * quant_amx.c's decode of 16-row group g of a Q4_0 matrix (row scales and
+ * values q - 8 in tile order), made from the packed copy P.
+ */
+void		quant_packed_decode_q4_0(int64_t nsb, const void *P, int64_t g, float *rs,
+									 int8_t *strip);
 /* The 16 rows of group g of a packed matrix, in the file's layout. */
 void		quant_packed_unpack(uint32_t type, int64_t cols, const void *P, int64_t g,
 								void *rows);

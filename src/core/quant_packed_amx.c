@@ -52,15 +52,17 @@
  * 14; from memory within a few percent of them either way; the 1.1B
  * Q4_K_M model decodes 7 % (one thread) and 11 % (two) faster packed.
  *
- * For Q4_K and Q6_K the packed copy also serves the calls of more tokens:
- * quant_amx_packed_matmul runs the AMX kernels on each 16-row group
- * unpacked back to the file's layout (quant_packed_unpack, dwords
- * transposed in registers), which those kernels decode per group anyway;
- * prefill of the 1.1B Q4_K_M model measured 4-7 % slower (interleaved,
- * 24-128 tokens), and the engine no longer reads the file's rows of these
- * matrices, so llm_model_pack releases their pages: that model's llm-cli
- * holds 636 MB instead of 1249.  For Q8_0 and Q4_0 the unpacking cost
- * 20-28 % of prefill speed, so their prefill stays on the file's rows.
+ * For Q4_0, Q4_K and Q6_K the packed copy also serves the calls of more
+ * tokens: quant_amx_packed_matmul runs the AMX kernels on each 16-row
+ * group made from the copy, which those kernels decode per group anyway:
+ * Q4_0 straight into its tile-order values (quant_packed_decode_q4_0), the
+ * K-quants unpacked back to the file's layout first (quant_packed_unpack,
+ * dwords transposed in registers).  Prefill of the 1.1B models measured
+ * 3-7 % slower (interleaved, 24-128 tokens), and the engine no longer reads
+ * the file's rows of these matrices, so llm_model_pack releases their
+ * pages: llm-cli holds 606 MB instead of 1189 for the Q4_0 model, 636
+ * instead of 1249 for Q4_K_M.  Q8_0's AMX kernels read the rows in place;
+ * unpacking cost 25 % of its prefill, so Q8_0 prefill stays on the file.
  * Either way, per (row, token) the result is, over the blocks in order,
  *   acc = fma(float(isum), d_w * d_a, acc)
  * from acc = 0: the same bits for every token count, and the same as the
@@ -297,7 +299,7 @@ packed_unpack_dwords(const uint8_t *src, int nq, uint8_t *dst, size_t ws)
 bool
 quant_packed_only(uint32_t type)
 {
-	return type == LLM_Q4_K || type == LLM_Q6_K;
+	return type == LLM_Q4_0 || type == LLM_Q4_K || type == LLM_Q6_K;
 }
 
 void
@@ -821,6 +823,51 @@ packed_q6_K(const int NT, int64_t nsuper, const uint8_t *P, const uint8_t *A, si
 		}
 		for (int t = 0; t < NT; t++)
 			_mm512_storeu_ps(y + t * ldy + r, acc[t]);
+	}
+}
+
+/*
+ * What quant_amx.c's decode makes of a 16-row group of Q4_0 rows, from the
+ * packed copy: the 16 rows' scales of each block as floats (rs[16 s + m])
+ * and their values q - 8 as bytes in tile order (block s of row m at
+ * strip + 512 s + 32 m).  The low nibbles of a packed block are values
+ * 0 .. 15 of its rows, the high ones 16 .. 31, four per row and dword.
+ */
+void
+quant_packed_decode_q4_0(int64_t nsb, const void *P, int64_t g, float *rs, int8_t *strip)
+{
+	const uint8_t *pg = (const uint8_t *) P + (size_t) g * nsb * PACKED_BLOCK_Q4_0;
+	const __m512i m4 = _mm512_set1_epi8(0x0F),
+				eight = _mm512_set1_epi8(8);
+	_Alignas(64) uint8_t lanes[2][4][64];
+
+	for (int64_t s = 0; s < nsb; s++)
+	{
+		const uint8_t *o = pg + (size_t) s * PACKED_BLOCK_Q4_0;
+		int8_t	   *d = strip + 512 * s;
+		__m512i		lo[4],
+					hi[4],
+					t[4];
+
+		_mm512_storeu_ps(rs + 16 * s, packed_scales(o));
+		for (int j = 0; j < 4; j++)
+		{
+			__m512i		q = _mm512_loadu_si512(o + 32 + 64 * j);
+
+			lo[j] = _mm512_sub_epi8(_mm512_and_si512(q, m4), eight);
+			hi[j] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), eight);
+		}
+		packed_transpose4(lo, t);
+		for (int q = 0; q < 4; q++)
+			_mm512_store_si512(lanes[0][q], t[q]);
+		packed_transpose4(hi, t);
+		for (int q = 0; q < 4; q++)
+			_mm512_store_si512(lanes[1][q], t[q]);
+		for (int m = 0; m < 16; m++)
+		{
+			memcpy(d + 32 * m, lanes[0][m % 4] + 16 * (m / 4), 16);
+			memcpy(d + 32 * m + 16, lanes[1][m % 4] + 16 * (m / 4), 16);
+		}
 	}
 }
 

@@ -734,13 +734,13 @@ mapped_rss(const char *path)
 }
 
 /*
- * With AMX, a Q4_K_M model's matrices are served by their packed copies
- * alone, prefill included: after opening, most of the file's pages are no
- * longer resident in the process, and a 40-token prefill plus generation
- * does not bring them back.
+ * With AMX, the matrices of a Q4_0 or Q4_K_M model (type, the tool's
+ * --type) are served by their packed copies alone, prefill included: after
+ * opening, most of the file's pages are no longer resident in the process,
+ * and a 40-token prefill plus generation does not bring them back.
  */
 static void
-test_packed_only(void)
+packed_only(const char *type)
 {
 	char		vocab[1024],
 				out[1024],
@@ -758,7 +758,7 @@ test_packed_only(void)
 	if (!unit_model_path(vocab, sizeof(vocab), "stories260K/stories260K.gguf"))
 		SKIP("stories260K.gguf absent");
 	{
-		llm_model  *m = make_tiny_model(vocab, "q4_k_m", "packed-only", out, sizeof(out));
+		llm_model  *m = make_tiny_model(vocab, type, "packed-only", out, sizeof(out));
 
 		if (m == NULL)
 			return;
@@ -783,9 +783,17 @@ test_packed_only(void)
 	CHECK(generate(e, prompt, 40, 16, got) == 16);
 	rss1 = mapped_rss(rel);
 	CHECKF(rss0 < fsize / 2 && rss1 < fsize / 2,
-		   "file %zu bytes, resident %zu after opening, %zu after prefill", fsize, rss0, rss1);
+		   "%s: file %zu bytes, resident %zu after opening, %zu after prefill", type, fsize,
+		   rss0, rss1);
 	llm_engine_close(e);
 	remove(out);
+}
+
+static void
+test_packed_only(void)
+{
+	packed_only("q4_0");
+	packed_only("q4_k_m");
 }
 
 /*
