@@ -136,6 +136,9 @@ bool		quant_packed_only(uint32_t type);
  */
 void		quant_packed_decode_q4_0(int64_t nsb, const void *P, int64_t g, float *rs,
 									 int8_t *strip);
+/* The same for Q4_K (row scales, mins and nibbles in tile order). */
+void		quant_packed_decode_q4_K(int64_t nsb, const void *P, int64_t g, float *rs,
+									 float *mn, int8_t *strip);
 /* The 16 rows of group g of a packed matrix, in the file's layout. */
 void		quant_packed_unpack(uint32_t type, int64_t cols, const void *P, int64_t g,
 								void *rows);

@@ -560,9 +560,9 @@ quant_amx_pass(const quant_amx_kind kind, const bool half, int64_t nsb,
 
 	for (int64_t r = r0; r + 16 <= r1; r += 16)
 	{
-		/* (Q4_0 decodes straight from the packed copy) */
-		const uint8_t *w0 = P != NULL && kind == QUANT_AMX_Q4_0 ? NULL :
-			quant_amx_group(kind, nsb, W, ws, P, r, rows16);
+		/* (Q4_0 and Q4_K decode straight from the packed copy) */
+		const bool	direct = P != NULL && kind != QUANT_AMX_Q8_0;
+		const uint8_t *w0 = direct ? NULL : quant_amx_group(kind, nsb, W, ws, P, r, rows16);
 		__m512		acc[16],
 					acc2[8];
 		int64_t		si = 0,		/* sub-block and group of the next issue */
@@ -575,8 +575,10 @@ quant_amx_pass(const quant_amx_kind kind, const bool half, int64_t nsb,
 				   *pf_end = r + 32 <= r1 ? pf + 16 * ws : pf;
 		int			pf_step = (int) ((16 * ws / 64 + steps - 1) / steps);
 
-		if (P != NULL && kind == QUANT_AMX_Q4_0)
+		if (direct && kind == QUANT_AMX_Q4_0)
 			quant_packed_decode_q4_0(nsb, P, r / 16, rs, strip);
+		else if (direct)
+			quant_packed_decode_q4_K(nsb, P, r / 16, rs, mn, strip);
 		else
 			quant_amx_decode(kind, nsb, w0, ws, rs, mn, strip);
 #pragma clang loop unroll(full)

@@ -55,10 +55,11 @@
  * For Q4_0, Q4_K and Q6_K the packed copy also serves the calls of more
  * tokens: quant_amx_packed_matmul runs the AMX kernels on each 16-row
  * group made from the copy, which those kernels decode per group anyway:
- * Q4_0 straight into its tile-order values (quant_packed_decode_q4_0), the
- * K-quants unpacked back to the file's layout first (quant_packed_unpack,
- * dwords transposed in registers).  Prefill of the 1.1B models measured
- * 3-7 % slower (interleaved, 24-128 tokens), and the engine no longer reads
+ * Q4_0 and Q4_K straight into their tile-order values and scales
+ * (quant_packed_decode_q4_0 / _q4_K, dwords transposed in registers), Q6_K
+ * unpacked back to the file's layout first (quant_packed_unpack).  Prefill
+ * of the 1.1B models measured 3-7 % slower (interleaved, 24-128 tokens;
+ * 15 % for Q4_K_M with Q4_K unpacked too), and the engine no longer reads
  * the file's rows of these matrices, so llm_model_pack releases their
  * pages: llm-cli holds 606 MB instead of 1189 for the Q4_0 model, 636
  * instead of 1249 for Q4_K_M.  Q8_0's AMX kernels read the rows in place;
@@ -610,6 +611,44 @@ packed_amx(const int NT, int64_t nsb, const uint8_t *P, const uint8_t *A, size_t
 }
 
 /*
+ * The 16 rows' row scales d * sc_j (rs[j]) and mins dmin * m_j (mm[j]) of
+ * the packed Q4_K super-block at o, j = 0 .. 7: quant_q4_K_scale_min on the
+ * byte-transposed scales, 16 rows at once.
+ */
+static AI void
+packed_q4_K_scales(const uint8_t *o, __m512 *rs, __m512 *mm)
+{
+	const __m512i m6 = _mm512_set1_epi32(63),
+				m4 = _mm512_set1_epi32(15);
+	__m512		d = packed_scales(o),
+				dmin = packed_scales(o + 32);
+	__m512i		q[12];
+
+	for (int k = 0; k < 12; k++)
+		q[k] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *) (o + 64 + 16 * k)));
+	for (int j = 0; j < 8; j++)
+	{
+		__m512i		sc,
+					mn;
+
+		if (j < 4)
+		{
+			sc = _mm512_and_si512(q[j], m6);
+			mn = _mm512_and_si512(q[j + 4], m6);
+		}
+		else
+		{
+			sc = _mm512_or_si512(_mm512_and_si512(q[j + 4], m4),
+								 _mm512_slli_epi32(_mm512_srli_epi32(q[j - 4], 6), 4));
+			mn = _mm512_or_si512(_mm512_srli_epi32(q[j + 4], 4),
+								 _mm512_slli_epi32(_mm512_srli_epi32(q[j], 6), 4));
+		}
+		rs[j] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc));
+		mm[j] = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn));
+	}
+}
+
+/*
  * Q4_K, up to 4 tokens (NT, a constant), the AMX kernels' arithmetic per
  * (row, token): for each 32-value sub-block j in order,
  *   acc = fma(float(isum_j), (d * sc_j) * d_a, acc)
@@ -627,8 +666,7 @@ packed_q4_K(const int NT, int64_t nsuper, const uint8_t *P, const uint8_t *A, si
 	float		da[4 * PACKED_MAX_SUPER],
 				bsd[4 * PACKED_MAX_SUPER * 8];
 	_Alignas(64) float mins[PACKED_MAX_SUPER * 4 * 16];
-	const __m512i m4 = _mm512_set1_epi8(0x0F),
-				m6 = _mm512_set1_epi32(63);
+	const __m512i m4 = _mm512_set1_epi8(0x0F);
 
 	for (int t = 0; t < NT; t++)
 		for (int64_t b = 0; b < nsuper; b++)
@@ -650,42 +688,17 @@ packed_q4_K(const int NT, int64_t nsuper, const uint8_t *P, const uint8_t *A, si
 		for (int64_t b = 0; b < nsuper; b++)
 		{
 			const uint8_t *o = pg + (size_t) b * PACKED_SUPER_Q4_K;
-			__m512		d = packed_scales(o),
-						dmin = packed_scales(o + 32),
-						rs[8],
+			__m512		rs[8],
 						mm[8];
-			__m512i		q[12];
 
-			for (int k = 0; k < 12; k++)
-				q[k] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *) (o + 64 + 16 * k)));
-			for (int j = 0; j < 8; j++)
-			{
-				__m512i		sc,
-							mn;
-
-				/* quant_q4_K_scale_min, 16 rows at once */
-				if (j < 4)
-				{
-					sc = _mm512_and_si512(q[j], m6);
-					mn = _mm512_and_si512(q[j + 4], m6);
-				}
-				else
-				{
-					sc = _mm512_or_si512(_mm512_and_si512(q[j + 4], _mm512_set1_epi32(15)),
-										 _mm512_slli_epi32(_mm512_srli_epi32(q[j - 4], 6), 4));
-					mn = _mm512_or_si512(_mm512_srli_epi32(q[j + 4], 4),
-										 _mm512_slli_epi32(_mm512_srli_epi32(q[j], 6), 4));
-				}
-				rs[j] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc));
-				mm[j] = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn));
-			}
+			packed_q4_K_scales(o, rs, mm);
 			for (int c = 0; c < 4; c++)
 			{
 				/* even and odd dword rows in separate chains (integer sums: exact) */
-				packed_prefetch_part(o, PACKED_SUPER_Q4_K, c, 4);
 				__m512i		lo[2][4],
 							hi[2][4];
 
+				packed_prefetch_part(o, PACKED_SUPER_Q4_K, c, 4);
 				for (int t = 0; t < NT; t++)
 					lo[0][t] = lo[1][t] = hi[0][t] = hi[1][t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
@@ -867,6 +880,65 @@ quant_packed_decode_q4_0(int64_t nsb, const void *P, int64_t g, float *rs, int8_
 		{
 			memcpy(d + 32 * m, lanes[0][m % 4] + 16 * (m / 4), 16);
 			memcpy(d + 32 * m + 16, lanes[1][m % 4] + 16 * (m / 4), 16);
+		}
+	}
+}
+
+/*
+ * The same for Q4_K (quant_amx.c's decode: row scales d * sc_j at
+ * rs[16 s + m], mins dmin * m_j at mn[16 s + m] for sub-block s, and the
+ * nibbles as bytes in tile order), from the packed copy: chunk c's low
+ * nibbles are sub-block 2c of each super-block, its high ones 2c + 1.
+ */
+void
+quant_packed_decode_q4_K(int64_t nsb, const void *P, int64_t g, float *rs, float *mn,
+						 int8_t *strip)
+{
+	const int64_t nsuper = nsb / 8;
+	const uint8_t *pg = (const uint8_t *) P + (size_t) g * nsuper * PACKED_SUPER_Q4_K;
+	const __m512i m4 = _mm512_set1_epi8(0x0F);
+	_Alignas(64) uint8_t lanes[4][4][64];	/* lo 0-15, lo 16-31, hi 0-15, hi 16-31 */
+
+	for (int64_t b = 0; b < nsuper; b++)
+	{
+		const uint8_t *o = pg + (size_t) b * PACKED_SUPER_Q4_K;
+		__m512		r[8],
+					m[8];
+
+		packed_q4_K_scales(o, r, m);
+		for (int j = 0; j < 8; j++)
+		{
+			_mm512_storeu_ps(rs + 16 * (8 * b + j), r[j]);
+			_mm512_storeu_ps(mn + 16 * (8 * b + j), m[j]);
+		}
+		for (int c = 0; c < 4; c++)
+		{
+			int8_t	   *d = strip + 512 * (8 * b + 2 * c);
+
+			for (int h = 0; h < 2; h++)
+			{
+				__m512i		lo[4],
+							hi[4],
+							t[4];
+
+				for (int j = 0; j < 4; j++)
+				{
+					__m512i		q = _mm512_loadu_si512(o + 256 + 512 * c + 64 * (4 * h + j));
+
+					lo[j] = _mm512_and_si512(q, m4);
+					hi[j] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+				}
+				packed_transpose4(lo, t);
+				for (int q = 0; q < 4; q++)
+					_mm512_store_si512(lanes[h][q], t[q]);
+				packed_transpose4(hi, t);
+				for (int q = 0; q < 4; q++)
+					_mm512_store_si512(lanes[2 + h][q], t[q]);
+			}
+			for (int row = 0; row < 16; row++)
+				for (int k = 0; k < 4; k++)
+					memcpy(d + 512 * (k / 2) + 32 * row + 16 * (k % 2),
+						   lanes[k][row % 4] + 16 * (row / 4), 16);
 		}
 	}
 }
