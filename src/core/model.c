@@ -343,7 +343,7 @@ llm_model_pack(llm_model *m, size_t limit, llm_error *err)
 				off = 0;
 	uint8_t    *buf;
 
-	if (quant_cpu_isa() < LLM_ISA_AMX || m->packed != NULL)
+	if (quant_active_isa() < LLM_ISA_AMX || m->packed != NULL)
 		return LLM_OK;
 	ws = malloc(sizeof(llm_weight *) * (m->hp.n_layer * 7 + 1));
 	if (ws == NULL)

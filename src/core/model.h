@@ -94,10 +94,11 @@ llm_status	llm_model_load(const char *path, llm_model **out, llm_error *err);
 void		llm_model_free(llm_model *m);
 
 /*
- * On a CPU with AMX, give each Q8_0, Q4_0, Q4_K and Q6_K matrix of a
- * fitting shape a packed copy (quant_packed_pack, w->packed): decode and
- * batched decode (up to quant_packed_max_tokens rows) then read it instead
- * of the file's rows (see quant_packed_amx.c).  The copies are anonymous
+ * At the AMX level (quant_active_isa(): a CPU with AMX, not capped by
+ * LLM_ISA), give each Q8_0, Q4_0, Q4_K and Q6_K matrix of a fitting shape
+ * a packed copy (quant_packed_pack, w->packed): decode and batched decode
+ * (up to quant_packed_max_tokens rows) then read it instead of the file's
+ * rows (see quant_packed_amx.c).  The copies are anonymous
  * memory (m->packed_bytes), which the kernel cannot reclaim as it can the
  * file's pages.  Q4_0, Q4_K and Q6_K copies serve prefill too
  * (quant_packed_only), so their file pages are released from the process;
