@@ -266,6 +266,36 @@ packed_transpose4(const __m512i *z, __m512i *out)
 }
 
 /*
+ * 4 dword rows of packed nibble bytes at src (dword m of row j: row m's
+ * bytes 4j .. 4j + 3) to the 16 rows' low nibbles minus sub in lo and high
+ * nibbles minus sub in hi, each as 16 bytes per row: row 4L + q's at
+ * lo[q] + 16 L (the lanes of packed_transpose4).
+ */
+static AI void
+packed_nibble_lanes(const uint8_t *src, int sub, uint8_t lo[4][64], uint8_t hi[4][64])
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0F),
+				sv = _mm512_set1_epi8((char) sub);
+	__m512i		l[4],
+				h[4],
+				t[4];
+
+	for (int j = 0; j < 4; j++)
+	{
+		__m512i		q = _mm512_loadu_si512(src + 64 * j);
+
+		l[j] = _mm512_sub_epi8(_mm512_and_si512(q, m4), sv);
+		h[j] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), sv);
+	}
+	packed_transpose4(l, t);
+	for (int q = 0; q < 4; q++)
+		_mm512_store_si512(lo[q], t[q]);
+	packed_transpose4(h, t);
+	for (int q = 0; q < 4; q++)
+		_mm512_store_si512(hi[q], t[q]);
+}
+
+/*
  * nq (4 or 8) 64-byte dword rows at src (dword m of row j: row m's bytes
  * 4j .. 4j + 3) back to 4 * nq contiguous bytes of each of the 16 rows,
  * row m's at dst + m * ws.
@@ -850,32 +880,15 @@ void
 quant_packed_decode_q4_0(int64_t nsb, const void *P, int64_t g, float *rs, int8_t *strip)
 {
 	const uint8_t *pg = (const uint8_t *) P + (size_t) g * nsb * PACKED_BLOCK_Q4_0;
-	const __m512i m4 = _mm512_set1_epi8(0x0F),
-				eight = _mm512_set1_epi8(8);
 	_Alignas(64) uint8_t lanes[2][4][64];
 
 	for (int64_t s = 0; s < nsb; s++)
 	{
 		const uint8_t *o = pg + (size_t) s * PACKED_BLOCK_Q4_0;
 		int8_t	   *d = strip + 512 * s;
-		__m512i		lo[4],
-					hi[4],
-					t[4];
 
 		_mm512_storeu_ps(rs + 16 * s, packed_scales(o));
-		for (int j = 0; j < 4; j++)
-		{
-			__m512i		q = _mm512_loadu_si512(o + 32 + 64 * j);
-
-			lo[j] = _mm512_sub_epi8(_mm512_and_si512(q, m4), eight);
-			hi[j] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), eight);
-		}
-		packed_transpose4(lo, t);
-		for (int q = 0; q < 4; q++)
-			_mm512_store_si512(lanes[0][q], t[q]);
-		packed_transpose4(hi, t);
-		for (int q = 0; q < 4; q++)
-			_mm512_store_si512(lanes[1][q], t[q]);
+		packed_nibble_lanes(o + 32, 8, lanes[0], lanes[1]);
 		for (int m = 0; m < 16; m++)
 		{
 			memcpy(d + 32 * m, lanes[0][m % 4] + 16 * (m / 4), 16);
@@ -896,7 +909,6 @@ quant_packed_decode_q4_K(int64_t nsb, const void *P, int64_t g, float *rs, float
 {
 	const int64_t nsuper = nsb / 8;
 	const uint8_t *pg = (const uint8_t *) P + (size_t) g * nsuper * PACKED_SUPER_Q4_K;
-	const __m512i m4 = _mm512_set1_epi8(0x0F);
 	_Alignas(64) uint8_t lanes[4][4][64];	/* lo 0-15, lo 16-31, hi 0-15, hi 16-31 */
 
 	for (int64_t b = 0; b < nsuper; b++)
@@ -915,26 +927,9 @@ quant_packed_decode_q4_K(int64_t nsb, const void *P, int64_t g, float *rs, float
 		{
 			int8_t	   *d = strip + 512 * (8 * b + 2 * c);
 
-			for (int h = 0; h < 2; h++)
-			{
-				__m512i		lo[4],
-							hi[4],
-							t[4];
-
-				for (int j = 0; j < 4; j++)
-				{
-					__m512i		q = _mm512_loadu_si512(o + 256 + 512 * c + 64 * (4 * h + j));
-
-					lo[j] = _mm512_and_si512(q, m4);
-					hi[j] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-				}
-				packed_transpose4(lo, t);
-				for (int q = 0; q < 4; q++)
-					_mm512_store_si512(lanes[h][q], t[q]);
-				packed_transpose4(hi, t);
-				for (int q = 0; q < 4; q++)
-					_mm512_store_si512(lanes[2 + h][q], t[q]);
-			}
+			/* dword rows 0-3 are values 0-15 of both sub-blocks, 4-7 values 16-31 */
+			packed_nibble_lanes(o + 256 + 512 * c, 0, lanes[0], lanes[2]);
+			packed_nibble_lanes(o + 256 + 512 * c + 256, 0, lanes[1], lanes[3]);
 			for (int row = 0; row < 16; row++)
 				for (int k = 0; k < 4; k++)
 					memcpy(d + 512 * (k / 2) + 32 * row + 16 * (k % 2),
