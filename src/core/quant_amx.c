@@ -94,6 +94,11 @@
  * tile images prepared from them, and the next call on the thread whose
  * bytes compare equal skips the preparation.  quant.c asks Linux for
  * tile-data permission before selecting this level.
+ *
+ * quant_amx_packed_matmul runs the same passes on a matrix's packed copy
+ * (quant_packed_amx.c) instead of the file's rows: Q4_0 and Q4_K groups
+ * are decoded straight from it, Q6_K and Q8_0 groups unpacked to the rows'
+ * layout first (16 rows of scratch); the bits are the same either way.
  */
 #include "quant_impl.h"
 
