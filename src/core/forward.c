@@ -380,13 +380,12 @@ mm_worker(void *arg, int ith, int nth)
 	while (mm_take(j, &i, &r0, &r1))
 	{
 		const llm_weight *w = j->w[i];
+		bool		packed = w->packed != NULL && quant_active_isa() == LLM_ISA_AMX;
 
-		if (w->packed != NULL && quant_active_isa() == LLM_ISA_AMX &&
-			j->nt <= quant_packed_max_tokens(w->type))
+		if (packed && j->nt <= quant_packed_max_tokens(w->type))
 			quant_packed_matmul(w->type, w->cols, w->packed, j->xq, j->xq_stride, j->nt,
 								j->y[i], w->rows, r0, r1);
-		else if (w->packed != NULL && quant_active_isa() == LLM_ISA_AMX &&
-				 quant_packed_only(w->type))
+		else if (packed && quant_packed_only(w->type))
 			quant_amx_packed_matmul(w->type, w->cols, w->data, w->packed, j->xq, j->xq_stride,
 									j->nt, j->y[i], w->rows, r0, r1);
 		else

@@ -528,13 +528,40 @@ static const uint32_t quant_amx_type[4] = {LLM_Q8_0, LLM_Q4_0, LLM_Q4_K, LLM_Q6_
  * the matrix, packed group bytes = 16 rows' bytes) unpacked into rows16.
  */
 static const uint8_t *
-quant_amx_group(quant_amx_kind kind, int64_t nsb, const uint8_t *W, size_t ws,
-				const uint8_t *P, int64_t r, uint8_t *rows16)
+quant_amx_rows(quant_amx_kind kind, int64_t nsb, const uint8_t *W, size_t ws,
+			   const uint8_t *P, int64_t r, uint8_t *rows16)
 {
 	if (P == NULL)
 		return W + r * ws;
 	quant_packed_unpack(quant_amx_type[kind], nsb * 32, P, r / 16, rows16);
 	return rows16;
+}
+
+/*
+ * quant_amx_decode of rows r .. r + 15, from W or the packed copy P (Q4_0
+ * and Q4_K straight from it); returns the rows in the file's layout, which
+ * Q8_0's tile loads read, or NULL when they were never made.
+ */
+static const uint8_t *
+quant_amx_group(quant_amx_kind kind, int64_t nsb, const uint8_t *W, size_t ws,
+				const uint8_t *P, int64_t r, uint8_t *rows16, float *rs, float *mn,
+				int8_t *strip)
+{
+	const uint8_t *w0;
+
+	if (P != NULL && kind == QUANT_AMX_Q4_0)
+	{
+		quant_packed_decode_q4_0(nsb, P, r / 16, rs, strip);
+		return NULL;
+	}
+	if (P != NULL && kind == QUANT_AMX_Q4_K)
+	{
+		quant_packed_decode_q4_K(nsb, P, r / 16, rs, mn, strip);
+		return NULL;
+	}
+	w0 = quant_amx_rows(kind, nsb, W, ws, P, r, rows16);
+	quant_amx_decode(kind, nsb, w0, ws, rs, mn, strip);
+	return w0;
 }
 
 /*
@@ -565,9 +592,7 @@ quant_amx_pass(const quant_amx_kind kind, const bool half, int64_t nsb,
 
 	for (int64_t r = r0; r + 16 <= r1; r += 16)
 	{
-		/* (Q4_0 and Q4_K decode straight from the packed copy) */
-		const bool	direct = P != NULL && kind != QUANT_AMX_Q8_0;
-		const uint8_t *w0 = direct ? NULL : quant_amx_group(kind, nsb, W, ws, P, r, rows16);
+		const uint8_t *w0 = quant_amx_group(kind, nsb, W, ws, P, r, rows16, rs, mn, strip);
 		__m512		acc[16],
 					acc2[8];
 		int64_t		si = 0,		/* sub-block and group of the next issue */
@@ -580,12 +605,6 @@ quant_amx_pass(const quant_amx_kind kind, const bool half, int64_t nsb,
 				   *pf_end = r + 32 <= r1 ? pf + 16 * ws : pf;
 		int			pf_step = (int) ((16 * ws / 64 + steps - 1) / steps);
 
-		if (direct && kind == QUANT_AMX_Q4_0)
-			quant_packed_decode_q4_0(nsb, P, r / 16, rs, strip);
-		else if (direct)
-			quant_packed_decode_q4_K(nsb, P, r / 16, rs, mn, strip);
-		else
-			quant_amx_decode(kind, nsb, w0, ws, rs, mn, strip);
 #pragma clang loop unroll(full)
 		for (int m = 0; m < 16; m++)
 			acc[m] = _mm512_setzero_ps();
@@ -823,7 +842,7 @@ quant_amx_pass_q6_K(int64_t nsb, const uint8_t *W, size_t ws, const uint8_t *P,
 
 	for (int64_t r = r0; r + 16 <= r1; r += 16)
 	{
-		const uint8_t *w0 = quant_amx_group(QUANT_AMX_Q6_K, nsb, W, ws, P, r, rows16);
+		const uint8_t *w0 = quant_amx_rows(QUANT_AMX_Q6_K, nsb, W, ws, P, r, rows16);
 		__m512		acc[16];
 		const char *pf = (const char *) (P != NULL ? P : W) + (r + 16) * ws,
 				   *pf_end = r + 32 <= r1 ? pf + 16 * ws : pf;
