@@ -13,6 +13,7 @@
  */
 #include "unit.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdint.h>
 
@@ -723,9 +724,8 @@ mapped_rss(const char *path)
 		return 0;
 	while (fgets(line, sizeof(line), f) != NULL)
 	{
-		if (strchr(line, '-') != NULL && strchr(line, ':') != NULL &&
-			line[0] != ' ' && strstr(line, "kB") == NULL)
-			in = strstr(line, path) != NULL;	/* a mapping's header line */
+		if (isxdigit((unsigned char) line[0]) && !isupper((unsigned char) line[0]))
+			in = strstr(line, path) != NULL;	/* a mapping's header: "start-end ..." */
 		else if (in && sscanf(line, "Rss: %zu kB", &kb) == 1)
 			total += kb * 1024;
 	}

@@ -1034,6 +1034,25 @@ packed_extremes(matmul_case *c)
 		}
 }
 
+/*
+ * The case test_packed and test_packed_unpack start from: a matmul_case of
+ * rows x n weights of type wt with packed_extremes' values, its weights
+ * packed at the AMX level (the returned copy, aligned_alloc'd).
+ */
+static uint8_t *
+packed_case_new(matmul_case *c, uint32_t wt, int64_t n, int rows, int ntmax)
+{
+	uint8_t    *P;
+
+	*c = matmul_case_new(wt, n, rows, ntmax);
+	packed_extremes(c);
+	P = aligned_alloc(64, quant_packed_bytes(wt, rows, n));
+	quant_init(LLM_ISA_AMX);
+	CHECK(quant_packed_shape_ok(wt, rows, n));
+	quant_packed_pack(wt, c->W, rows, n, P);
+	return P;
+}
+
 static void
 test_packed(void)
 {
@@ -1060,18 +1079,13 @@ test_packed(void)
 
 			if (n % llm_dtype_block(wt) != 0)
 				continue;
-			c = matmul_case_new(wt, n, rows, ntmax);
+			P = packed_case_new(&c, wt, n, rows, ntmax);
 			as = c.arb + 40;
 			A = malloc(as * ntmax);
-			P = aligned_alloc(64, quant_packed_bytes(wt, rows, n));
 			ref = c.ref;
 			y = c.y;
-			packed_extremes(&c);
 			for (int t = 0; t < ntmax; t++)
 				memcpy(A + t * as, c.A + t * c.arb, c.arb);
-			quant_init(LLM_ISA_AMX);
-			CHECK(quant_packed_shape_ok(wt, rows, n));
-			quant_packed_pack(wt, c.W, rows, n, P);
 			llm_matmul_rows(wt, n, c.W, A, as, ntmax, ref, rows, 0, rows);
 			for (int nt = 1; nt <= quant_packed_max_tokens(wt); nt++)
 				for (int first = 0; first + nt <= ntmax; first += 3)
@@ -1145,13 +1159,9 @@ test_packed_unpack(void)
 
 			if (n % llm_dtype_block(wt) != 0)
 				continue;
-			c = matmul_case_new(wt, n, rows, ntmax);
+			P = packed_case_new(&c, wt, n, rows, ntmax);
 			rb = llm_row_bytes(wt, n);
-			P = aligned_alloc(64, quant_packed_bytes(wt, rows, n));
 			back = malloc(16 * rb);
-			packed_extremes(&c);
-			quant_init(LLM_ISA_AMX);
-			quant_packed_pack(wt, c.W, rows, n, P);
 			for (int g = 0; g < rows / 16; g++)
 			{
 				quant_packed_unpack(wt, n, P, g, back);
