@@ -97,8 +97,8 @@ LlmGucInit(void)
 
 	DefineCustomBoolVariable("llm.pack_weights",
 							 "Packs the model's quantized matrices for decode on CPUs with AMX.",
-							 "Decode is faster, and the worker holds those matrices a second time "
-							 "in memory.",
+							 "Decode is faster; Q8_0 matrices are held a second time in memory, "
+							 "the copies of 4-bit ones replace the file's rows.",
 							 &llm_guc_pack_weights,
 							 true,
 							 PGC_SIGHUP,

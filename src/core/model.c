@@ -290,12 +290,6 @@ model_matrices(llm_model *m, llm_weight **ws)
 }
 
 /*
- * The copies share one allocation in 2 MB pages where the kernel allows
- * them (transparent huge pages on request): a 1.1B-parameter Q8_0 model's
- * 1.1 GB are then 550 page faults instead of 270000, and decode walks fewer
- * page tables.
- */
-/*
  * Drop the whole pages of [p, p + len) of the (read-only) file mapping from
  * this process: a matrix the packed copy serves alone is not read again,
  * and its pages would otherwise stay counted in the worker's memory.  If
@@ -333,6 +327,12 @@ mem_available(void)
 	return bytes;
 }
 
+/*
+ * The copies share one allocation in 2 MB pages where the kernel allows
+ * them (transparent huge pages on request): a 1.1B-parameter Q8_0 model's
+ * 1.1 GB are then 550 page faults instead of 270000, and decode walks fewer
+ * page tables.
+ */
 llm_status
 llm_model_pack(llm_model *m, size_t limit, llm_error *err)
 {
