@@ -595,6 +595,93 @@ prefetch_kv_block(llm_fwd *f, const llm_block_table *bt, int layer, size_t head_
 }
 
 /*
+ * An attention task's prefetch cursor: the next block to prefetch (KV head
+ * h, position p) among heads [h, h1) and positions [0, last], and how many
+ * blocks it runs ahead of the reads.
+ */
+typedef struct att_cursor
+{
+	int			h,
+				h1,
+				ahead;
+	int32_t		p,
+				last;
+} att_cursor;
+
+/* Prefetch until the cursor is ATT_PREFETCH blocks ahead, into the task's next heads. */
+static void
+att_prefetch_ahead(llm_fwd *f, const llm_block_table *bt, int layer, att_cursor *c)
+{
+	for (; c->h < c->h1 && c->ahead <= ATT_PREFETCH; c->ahead++)
+	{
+		c->p += prefetch_kv_block(f, bt, layer, (size_t) c->h * f->m->hp.head_dim * f->kv_elt,
+								  c->p, c->last);
+		if (c->p > c->last)
+		{
+			c->h++;
+			c->p = 0;
+		}
+	}
+}
+
+/*
+ * Attention of tile rows [r0, r1) (positions up to last) for KV head kvh:
+ * the queries' outputs in xb2, their softmax state in ml.
+ */
+static void
+att_head(const att_job *j, float *ml, int r0, int r1, int kvh, att_cursor *c)
+{
+	llm_fwd    *f = j->f;
+	const llm_fwd_batch *b = j->b;
+	const llm_block_table *bt = b->bt[r0];
+	int			hd = f->m->hp.head_dim;
+	int			group = f->m->hp.n_head / f->m->hp.n_head_kv;
+	float		scale = 1.0f / sqrtf((float) hd);
+	const llm_attn_ops *ops = llm_attn_get();
+	llm_attn_block_fn block = f->kv_type == LLM_F16 ? ops->block_f16 : ops->block_f32;
+	size_t		head_off = (size_t) kvh * hd * f->kv_elt,
+				off = (size_t) r0 * f->q_dim + (size_t) kvh * group * hd;
+
+	for (int r = r0; r < r1; r++)
+	{
+		for (int g = 0; g < group; g++)
+		{
+			float	   *mlq = ml + 2 * ((r - r0) * group + g);
+
+			mlq[0] = -INFINITY;
+			mlq[1] = 0.0f;
+		}
+		memset(f->xb2 + (size_t) r * f->q_dim + (size_t) kvh * group * hd, 0,
+			   (size_t) group * hd * sizeof(float));
+	}
+	for (int32_t p = 0; p <= c->last;)
+	{
+		int32_t		in_page = f->block_size - p % f->block_size;
+		int			nk = in_page < LLM_ATTN_BLOCK ? in_page : LLM_ATTN_BLOCK;
+		const uint8_t *k = (const uint8_t *) kv_slot(f, bt, j->layer, 0, p) + head_off;
+		const uint8_t *v = (const uint8_t *) kv_slot(f, bt, j->layer, 1, p) + head_off;
+		int			nkr[ATT_ROWS];
+
+		att_prefetch_ahead(f, bt, j->layer, c);
+		for (int r = r0; r < r1; r++)
+			nkr[r - r0] = b->pos[r] + 1 - p < nk ? b->pos[r] + 1 - p : nk;
+		block(f->q + off, f->q_dim, r1 - r0, group, nkr, k, v, f->kv_dim, hd, scale, ml,
+			  f->xb2 + off);
+		c->ahead--;
+		p += nk;
+	}
+	for (int r = r0; r < r1; r++)
+		for (int g = 0; g < group; g++)
+		{
+			float		inv = 1.0f / ml[2 * ((r - r0) * group + g) + 1];
+			float	   *out = f->xb2 + (size_t) r * f->q_dim + (size_t) (kvh * group + g) * hd;
+
+			for (int i = 0; i < hd; i++)
+				out[i] *= inv;
+		}
+}
+
+/*
  * Causal attention in tasks of (tile, run of KV heads), att_task_heads
  * heads each.  A tile is a run of up to ATT_ROWS consecutive batch rows of
  * one sequence (a prefill chunk); its rows, and the query heads of each row
@@ -611,15 +698,9 @@ att_worker(void *arg, int ith, int nth)
 {
 	att_job    *j = arg;
 	llm_fwd    *f = j->f;
-	const llm_fwd_batch *b = j->b;
 	const llm_hparams *hp = &f->m->hp;
-	int			hd = hp->head_dim;
-	int			group = hp->n_head / hp->n_head_kv;
 	int			per_tile = (hp->n_head_kv + j->heads - 1) / j->heads;	/* tasks per tile */
-	float	   *ml = f->att_ml + (size_t) ith * 2 * group * ATT_ROWS;	/* m, l per query */
-	float		scale = 1.0f / sqrtf((float) hd);
-	const llm_attn_ops *ops = llm_attn_get();
-	llm_attn_block_fn block = f->kv_type == LLM_F16 ? ops->block_f16 : ops->block_f32;
+	float	   *ml = f->att_ml + (size_t) ith * 2 * (hp->n_head / hp->n_head_kv) * ATT_ROWS;
 	int64_t		task,
 				end;
 	int			t;
@@ -634,71 +715,16 @@ att_worker(void *arg, int ith, int nth)
 	{
 		/* the last tiles (the longest contexts) first */
 		int			tile = j->n_tiles - 1 - (int) (task / per_tile);
-		int			h0 = (int) (task % per_tile) * j->heads,
-					h1 = h0 + j->heads < hp->n_head_kv ? h0 + j->heads : hp->n_head_kv;
 		int			r0 = f->att_tiles[tile],
 					r1 = f->att_tiles[tile + 1];
-		const llm_block_table *bt = b->bt[r0];
-		int32_t		last = 0;
-		/* prefetch cursor: head ph, position pp; blocks prefetched minus blocks done */
-		int			ph = h0,
-					ahead = 0;
-		int32_t		pp = 0;
+		int			h0 = (int) (task % per_tile) * j->heads,
+					h1 = h0 + j->heads < hp->n_head_kv ? h0 + j->heads : hp->n_head_kv;
+		att_cursor	c = {.h = h0,.h1 = h1};
 
 		for (int r = r0; r < r1; r++)
-			last = b->pos[r] > last ? b->pos[r] : last;
+			c.last = j->b->pos[r] > c.last ? j->b->pos[r] : c.last;
 		for (int kvh = h0; kvh < h1; kvh++)
-		{
-			size_t		head_off = (size_t) kvh * hd * f->kv_elt;
-
-			for (int r = r0; r < r1; r++)
-			{
-				for (int g = 0; g < group; g++)
-				{
-					float	   *mlq = ml + 2 * ((r - r0) * group + g);
-
-					mlq[0] = -INFINITY;
-					mlq[1] = 0.0f;
-				}
-				memset(f->xb2 + (size_t) r * f->q_dim + (size_t) kvh * group * hd, 0,
-					   (size_t) group * hd * sizeof(float));
-			}
-			for (int32_t p = 0; p <= last;)
-			{
-				int32_t		in_page = f->block_size - p % f->block_size;
-				int			nk = in_page < LLM_ATTN_BLOCK ? in_page : LLM_ATTN_BLOCK;
-				const uint8_t *k = (const uint8_t *) kv_slot(f, bt, j->layer, 0, p) + head_off;
-				const uint8_t *v = (const uint8_t *) kv_slot(f, bt, j->layer, 1, p) + head_off;
-				size_t		off = (size_t) r0 * f->q_dim + (size_t) kvh * group * hd;
-				int			nkr[ATT_ROWS];
-
-				/* up to ATT_PREFETCH blocks ahead, into the task's next heads */
-				for (; ph < h1 && ahead <= ATT_PREFETCH; ahead++)
-				{
-					pp += prefetch_kv_block(f, bt, j->layer, (size_t) ph * hd * f->kv_elt, pp, last);
-					if (pp > last)
-					{
-						ph++;
-						pp = 0;
-					}
-				}
-				for (int r = r0; r < r1; r++)
-					nkr[r - r0] = b->pos[r] + 1 - p < nk ? b->pos[r] + 1 - p : nk;
-				block(f->q + off, f->q_dim, r1 - r0, group, nkr, k, v, f->kv_dim, hd, scale, ml,
-					  f->xb2 + off);
-				ahead--;
-				p += nk;
-			}
-			for (int r = r0; r < r1; r++)
-				for (int g = 0; g < group; g++)
-				{
-					float		inv = 1.0f / ml[2 * ((r - r0) * group + g) + 1];
-					float	   *out = f->xb2 + (size_t) r * f->q_dim + (size_t) (kvh * group + g) * hd;
-
-					for (int i = 0; i < hd; i++)
-						out[i] *= inv;
-				}
-		}
+			att_head(j, ml, r0, r1, kvh, &c);
 	}
 }
 
