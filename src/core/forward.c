@@ -529,7 +529,7 @@ typedef struct att_job
 	row_phase	rows;			/* biases, RoPE, K/V store of each row */
 	int			n_tiles;		/* tiles in f->att_tiles */
 	int			heads;			/* KV heads per task */
-	atomic_llong next;			/* next (tile, KV head) task */
+	atomic_llong next;			/* next (tile, run of KV heads) task */
 } att_job;
 
 /*
