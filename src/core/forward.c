@@ -8,7 +8,7 @@
  *     q, k, v = xb Wq, xb Wk, xb Wv (+ biases)         one pool job
  *     rope(q, k) at each row's position
  *     write k, v into the row's KV page slot
- *     xb2 = attention(q, K/V of positions 0..pos)     pool job over (row, head)
+ *     xb2 = attention(q, K/V of positions 0..pos)     pool job over (tile, KV heads)
  *     x += xb2 Wo
  *     xb = rmsnorm(x) * ffn_norm
  *     hb, hb2 = xb Wgate, xb Wup                       one pool job
