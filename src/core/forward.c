@@ -565,6 +565,18 @@ prep_attn_row(const layer_ctx *c, int t, int ith)
 }
 
 /*
+ * Positions in the attention block that starts at p: up to LLM_ATTN_BLOCK,
+ * never past the end of p's page.
+ */
+static inline int
+att_block_len(const llm_fwd *f, int32_t p)
+{
+	int32_t		in_page = f->block_size - p % f->block_size;
+
+	return in_page < LLM_ATTN_BLOCK ? in_page : LLM_ATTN_BLOCK;
+}
+
+/*
  * Prefetch this head's keys and values of the block of positions starting
  * at p (up to the block's end or last); returns the block's length.  Each
  * block sits on another page, where the hardware prefetchers have no
@@ -576,8 +588,7 @@ static int
 prefetch_kv_block(llm_fwd *f, const llm_block_table *bt, int layer, size_t head_off,
 				  int32_t p, int32_t last)
 {
-	int32_t		in_page = f->block_size - p % f->block_size;
-	int			nk = in_page < LLM_ATTN_BLOCK ? in_page : LLM_ATTN_BLOCK;
+	int			nk = att_block_len(f, p);
 	size_t		row = (size_t) f->kv_dim * f->kv_elt,
 				len = (size_t) f->m->hp.head_dim * f->kv_elt;
 	const char *k = (const char *) kv_slot(f, bt, layer, 0, p) + head_off;
@@ -656,8 +667,7 @@ att_head(const att_job *j, float *ml, int r0, int r1, int kvh, att_cursor *c)
 	}
 	for (int32_t p = 0; p <= c->last;)
 	{
-		int32_t		in_page = f->block_size - p % f->block_size;
-		int			nk = in_page < LLM_ATTN_BLOCK ? in_page : LLM_ATTN_BLOCK;
+		int			nk = att_block_len(f, p);
 		const uint8_t *k = (const uint8_t *) kv_slot(f, bt, j->layer, 0, p) + head_off;
 		const uint8_t *v = (const uint8_t *) kv_slot(f, bt, j->layer, 1, p) + head_off;
 		int			nkr[ATT_ROWS];
