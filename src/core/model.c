@@ -289,6 +289,15 @@ model_matrices(llm_model *m, llm_weight **ws)
 	return n;
 }
 
+/* Bytes w's packed copy takes in the shared buffer (64-byte aligned), 0 if its shape has none. */
+static size_t
+packed_span(const llm_weight *w)
+{
+	if (!quant_packed_shape_ok(w->type, w->rows, w->cols))
+		return 0;
+	return (quant_packed_bytes(w->type, w->rows, w->cols) + 63) & ~(size_t) 63;
+}
+
 /*
  * Drop the whole pages of [p, p + len) of the (read-only) file mapping from
  * this process: a matrix the packed copy serves alone is not read again,
@@ -350,8 +359,7 @@ llm_model_pack(llm_model *m, size_t limit, llm_error *err)
 		return llm_errorf(err, LLM_ERR_NOMEM, "out of memory loading the model");
 	n = model_matrices(m, ws);
 	for (int i = 0; i < n; i++)
-		if (quant_packed_shape_ok(ws[i]->type, ws[i]->rows, ws[i]->cols))
-			total += (quant_packed_bytes(ws[i]->type, ws[i]->rows, ws[i]->cols) + 63) & ~(size_t) 63;
+		total += packed_span(ws[i]);
 	if (limit == 0)
 		limit = mem_available() / 2;
 	if (total == 0 || (limit > 0 && total > limit))
@@ -372,15 +380,14 @@ llm_model_pack(llm_model *m, size_t limit, llm_error *err)
 	for (int i = 0; i < n; i++)
 	{
 		llm_weight *w = ws[i];
-		size_t		bytes;
+		size_t		span = packed_span(w);
 
-		if (!quant_packed_shape_ok(w->type, w->rows, w->cols))
+		if (span == 0)
 			continue;
-		bytes = quant_packed_bytes(w->type, w->rows, w->cols);
 		quant_packed_pack(w->type, w->data, w->rows, w->cols, buf + off);
 		w->packed = buf + off;
-		m->packed_bytes += bytes;
-		off += (bytes + 63) & ~(size_t) 63;
+		m->packed_bytes += quant_packed_bytes(w->type, w->rows, w->cols);
+		off += span;
 		m->n_packed++;
 		if (quant_packed_only(w->type))
 			release_pages(w->data, (size_t) w->rows * w->row_bytes);
