@@ -93,6 +93,8 @@ RETURNS TABLE(
 	generated_tokens bigint,
 	generation_seconds float8,
 	tokens_per_second float8,
+	engine_steps bigint,
+	batch_rows bigint,
 	avg_time_to_first_token_ms float8,
 	errors bigint,
 	cancellations bigint,

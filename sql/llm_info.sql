@@ -39,13 +39,15 @@ SELECT model_loaded, worker_pid > 0 AS has_worker, model_path LIKE '/%.gguf' AS 
 	   AND avg_time_to_first_token_ms >= 0 AS rates_ok
 FROM llm_stats;
 
--- counters move with a request: 5 prompt tokens (BOS + 4), 8 generated
+-- counters move with a request: 5 prompt tokens (BOS + 4), 8 generated,
+-- in 8 forward passes of 5 + 7 x 1 rows (the last token needs none)
 SELECT requests_served AS s0, prompt_tokens AS p0, generated_tokens AS g0,
-	   errors AS e0
+	   errors AS e0, engine_steps AS st0, batch_rows AS b0
 FROM llm_stats \gset
 SELECT llm_generate('Once upon a time', 8);
 SELECT requests_served - :s0 AS served, prompt_tokens - :p0 AS prompt_tokens,
-	   generated_tokens - :g0 AS generated_tokens, errors - :e0 AS errors
+	   generated_tokens - :g0 AS generated_tokens, errors - :e0 AS errors,
+	   engine_steps - :st0 AS steps, batch_rows - :b0 AS rows
 FROM llm_stats;
 \set VERBOSITY terse
 SELECT llm_detokenize(ARRAY[9999]);

@@ -219,6 +219,8 @@ typedef struct LlmStats
 	int64		prompt_tokens;
 	int64		generated_tokens;
 	double		generation_seconds;
+	int64		engine_steps;	/* forward passes run */
+	int64		batch_rows;		/* token rows they processed */
 	double		ttft_ms_sum;
 	int64		ttft_count;
 	int64		errors;

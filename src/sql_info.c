@@ -19,7 +19,7 @@
 PG_FUNCTION_INFO_V1(llm_sql_model_info);
 PG_FUNCTION_INFO_V1(llm_sql_stats);
 
-#define LLM_STATS_COLS 13
+#define LLM_STATS_COLS 15
 
 /* llm_model_info(): the loaded model's facts as jsonb. */
 Datum
@@ -70,15 +70,17 @@ llm_sql_stats(PG_FUNCTION_ARGS)
 	values[5] = Float8GetDatum(st.generation_seconds);
 	values[6] = Float8GetDatum(st.generation_seconds > 0 ?
 							   st.generated_tokens / st.generation_seconds : 0.0);
-	values[7] = Float8GetDatum(st.ttft_count > 0 ?
+	values[7] = Int64GetDatum(st.engine_steps);
+	values[8] = Int64GetDatum(st.batch_rows);
+	values[9] = Float8GetDatum(st.ttft_count > 0 ?
 							   st.ttft_ms_sum / st.ttft_count : 0.0);
-	values[8] = Int64GetDatum(st.errors);
-	values[9] = Int64GetDatum(st.cancellations);
-	values[10] = Int32GetDatum(worker_pid);
-	nulls[10] = (worker_pid == 0);
-	values[11] = BoolGetDatum(loaded);
-	values[12] = CStringGetTextDatum(path);
-	nulls[12] = (path[0] == '\0');
+	values[10] = Int64GetDatum(st.errors);
+	values[11] = Int64GetDatum(st.cancellations);
+	values[12] = Int32GetDatum(worker_pid);
+	nulls[12] = (worker_pid == 0);
+	values[13] = BoolGetDatum(loaded);
+	values[14] = CStringGetTextDatum(path);
+	nulls[14] = (path[0] == '\0');
 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;

@@ -1091,6 +1091,8 @@ StepEngine(void)
 
 	SpinLockAcquire(&llm_pg_shared->mutex);
 	llm_pg_shared->stats.generation_seconds += INSTR_TIME_GET_DOUBLE(elapsed);
+	llm_pg_shared->stats.engine_steps++;
+	llm_pg_shared->stats.batch_rows += n_processed;
 	SpinLockRelease(&llm_pg_shared->mutex);
 	PublishEngineStats();
 	PublishProgress();

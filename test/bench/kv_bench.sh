@@ -10,7 +10,8 @@
 #      sessions >= 4x one; the levels are measured in interleaved rounds,
 #      since the shared machine's speed drifts over minutes, each timed in
 #      its steady state, while all N sessions run, with the whole pgbench
-#      run's figure beside it); beside it the
+#      run's figure beside it, and the worker's rows and generated tokens
+#      per forward pass in those windows, from llm_stats); beside it the
 #      engine alone (llm-cli bench -s N: N sequences decoding together, no
 #      SQL, no prompts), so the SQL path's share shows, and, when
 #      LLAMA_BATCHED_BENCH names llama.cpp's llama-batched-bench, the same
@@ -150,16 +151,17 @@ SELECT llm_generate('Once upon a time ' || :id || ' there was', $TOKENS);
 EOF
 say ""
 say "## 1. throughput: llm_generate(max_tokens => $TOKENS, greedy), ${SECS} s per level in $ROUNDS rounds"
-say "# sessions  tokens/s  ratio_to_1  requests  whole_run  ratio  per_round"
+say "# sessions  tokens/s  ratio_to_1  requests  rows/step  tokens/step  whole_run  ratio  per_round"
 : >"$RUN/throughput.dat"
-# stats: "generated_tokens requests_served epoch" as the server sees them now.
+# stats: "generated_tokens requests_served epoch engine_steps batch_rows"
+# as the server sees them now.
 stats()
 {
 	psql -XAtq -F ' ' -c "SELECT generated_tokens, requests_served,
-		extract(epoch FROM clock_timestamp()) FROM llm_stats"
+		extract(epoch FROM clock_timestamp()), engine_steps, batch_rows FROM llm_stats"
 }
-# measure C SECS: "tokens seconds requests all_tokens all_seconds" of C
-# sessions.  pgbench runs for SECS plus LEAD seconds on either side; the
+# measure C SECS: "tokens seconds requests all_tokens all_seconds steps
+# rows" of C sessions.  pgbench runs for SECS plus LEAD seconds on either side; the
 # first three figures count only the middle SECS seconds, when all C
 # sessions are running (steady state), the last two the whole pgbench run,
 # whose start (connections, C prompts arriving at once) and end (sessions
@@ -168,20 +170,20 @@ stats()
 LEAD=2
 measure()
 {
-	local c=$1 secs=$2 pid a0 r0 e0 g0 s0 t0 g1 s1 t1 a1 r1 e1
-	read -r a0 r0 e0 < <(stats)
+	local c=$1 secs=$2 pid a0 r0 e0 g0 s0 t0 g1 s1 t1 a1 r1 e1 n0 b0 n1 b1 x
+	read -r a0 r0 e0 x x < <(stats)
 	pgbench -n -c "$c" -j "$(( c < 4 ? c : 4 ))" -T "$(( secs + 2 * LEAD ))" \
 		-f "$RUN/gen.sql" postgres >"$RUN/pgbench.$c.log" 2>&1 &
 	pid=$!
 	sleep "$LEAD"
-	read -r g0 s0 t0 < <(stats)
+	read -r g0 s0 t0 n0 b0 < <(stats)
 	sleep "$secs"
-	read -r g1 s1 t1 < <(stats)
+	read -r g1 s1 t1 n1 b1 < <(stats)
 	wait "$pid" || tail -n 5 "$RUN/pgbench.$c.log" >&2
-	read -r a1 r1 e1 < <(stats)
+	read -r a1 r1 e1 x x < <(stats)
 	awk -v g=$((g1 - g0)) -v a="$t0" -v b="$t1" -v r=$((s1 - s0)) \
-		-v ga=$((a1 - a0)) -v ea="$e0" -v eb="$e1" \
-		'BEGIN { printf "%d %.3f %d %d %.3f\n", g, b - a, r, ga, eb - ea }'
+		-v ga=$((a1 - a0)) -v ea="$e0" -v eb="$e1" -v n=$((n1 - n0)) -v w=$((b1 - b0)) \
+		'BEGIN { printf "%d %.3f %d %d %.3f %d %d\n", g, b - a, r, ga, eb - ea, n, w }'
 }
 # The machine's speed drifts by tens of percent over minutes (it is
 # shared), so the levels are measured in interleaved rounds, ascending in
@@ -193,13 +195,15 @@ first=${LEVELS%% *}
 rsecs=$(( SECS / ROUNDS > 5 ? SECS / ROUNDS : 5 ))
 rev=""
 for c in $LEVELS; do rev="$c $rev"; done
-declare -A tok sec reqs atok asec round_tps spread
+declare -A tok sec reqs atok asec round_tps spread steps brows
 for r in $(seq 1 "$ROUNDS"); do
 	order=$LEVELS
 	[ $((r % 2)) = 0 ] && order=$rev
 	for c in $order; do
-		read -r g t n ga ta < <(measure "$c" "$rsecs")
+		read -r g t n ga ta ns nb < <(measure "$c" "$rsecs")
 		tok[$c]=$(( ${tok[$c]:-0} + g ))
+		steps[$c]=$(( ${steps[$c]:-0} + ns ))
+		brows[$c]=$(( ${brows[$c]:-0} + nb ))
 		atok[$c]=$(( ${atok[$c]:-0} + ga ))
 		asec[$c]=$(awk -v a="${asec[$c]:-0}" -v b="$ta" 'BEGIN { print a + b }')
 		sec[$c]=$(awk -v a="${sec[$c]:-0}" -v b="$t" 'BEGIN { print a + b }')
@@ -217,11 +221,13 @@ for c in $LEVELS; do
 	ratio=$(awk -v x="$tps" -v y="$base" 'BEGIN { printf "%.2f", x / y }')
 	atps=$(awk -v g="${atok[$c]}" -v t="${asec[$c]}" 'BEGIN { printf "%.1f", g / t }')
 	aratio=$(awk -v x="$atps" -v y="$abase" 'BEGIN { printf "%.2f", x / y }')
+	rps=$(awk -v w="${brows[$c]}" -v n="${steps[$c]}" 'BEGIN { if (n > 0) printf "%.2f", w / n; else print "-" }')
+	tps_step=$(awk -v g="${tok[$c]}" -v n="${steps[$c]}" 'BEGIN { if (n > 0) printf "%.2f", g / n; else print "-" }')
 	printf '%d %s %s\n' "$c" "$tps" "$ratio" >>"$RUN/throughput.dat"
-	say "$(printf '%10d  %8s  %9sx  %8d  %8s  %6sx  %s' "$c" "$tps" "$ratio" "${reqs[$c]}" \
-		"$atps" "$aratio" "${spread[$c]}")"
+	say "$(printf '%10d  %8s  %9sx  %8d  %9s  %11s  %9s  %6sx  %s' "$c" "$tps" "$ratio" "${reqs[$c]}" \
+		"$rps" "$tps_step" "$atps" "$aratio" "${spread[$c]}")"
 done
-say "# $ROUNDS interleaved rounds per level, each pgbench -T $((rsecs + 2 * LEAD)) timed over its middle ${rsecs} s (all sessions running); whole_run = over the whole pgbench run, start and end included; per_round = that round's steady tokens/s ÷ its one-session tokens/s"
+say "# $ROUNDS interleaved rounds per level, each pgbench -T $((rsecs + 2 * LEAD)) timed over its middle ${rsecs} s (all sessions running); rows/step and tokens/step = the worker's forward passes in those windows (llm_stats.batch_rows and generated_tokens over engine_steps: a step's rows are its prompt chunks plus one per decoding sequence); whole_run = over the whole pgbench run, start and end included; per_round = that round's steady tokens/s ÷ its one-session tokens/s"
 r8=$(awk '$1 == 8 { print $3 }' "$RUN/throughput.dat")
 [ -n "$r8" ] && say "# 8 sessions: ${r8}x one session (target >= 4x)"
 

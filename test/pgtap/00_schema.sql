@@ -70,7 +70,8 @@ SELECT is((SELECT array_to_string(proargnames, ',') FROM pg_proc WHERE proname =
 SELECT has_view('llm_stats');
 SELECT columns_are('llm_stats', ARRAY['requests_served', 'requests_running',
 	'requests_waiting', 'prompt_tokens', 'generated_tokens', 'generation_seconds',
-	'tokens_per_second', 'avg_time_to_first_token_ms', 'errors', 'cancellations',
+	'tokens_per_second', 'engine_steps', 'batch_rows', 'avg_time_to_first_token_ms',
+	'errors', 'cancellations',
 	'worker_pid', 'model_loaded', 'model_path']);
 SELECT col_type_is('llm_stats', 'requests_served', 'bigint');
 SELECT col_type_is('llm_stats', 'requests_running', 'integer');
