@@ -12,8 +12,9 @@
 #      its steady state, while all N sessions run, with the whole pgbench
 #      run's figure beside it, and the worker's rows and generated tokens
 #      per forward pass in those windows, from llm_stats); beside it the
-#      engine alone (llm-cli bench -s N: N sequences decoding together, no
-#      SQL, no prompts), so the SQL path's share shows, and, when
+#      engine alone (llm-cli bench -s N -p 14 -n TOKENS: N sequences of the
+#      same lengths decoding together, no SQL, prompts not timed), so the
+#      SQL path's share shows, and, when
 #      LLAMA_BATCHED_BENCH names llama.cpp's llama-batched-bench, the same
 #      ratios for llama.cpp on the same model and threads; plotted to
 #      docs/throughput.png with gnuplot;
@@ -245,13 +246,15 @@ ratio_table()
 }
 
 # The same batched decode steps without PostgreSQL (llm-cli bench -s: N
-# sequences generating together in one engine, no prompts, no requests),
-# so that the SQL path's share of the figures above can be told apart.
+# sequences generating together in one engine, each a 14-token prompt,
+# prefilled untimed, then $TOKENS tokens, as the SQL requests and
+# llama-batched-bench below), so that the SQL path's share of the figures
+# above can be told apart: its prompts' prefill and its staggered arrivals.
 say ""
-say "# engine alone: llm-cli bench -s N (N sequences decoding together, 32 timed steps, median of 3)"
+say "# engine alone: llm-cli bench -s N -p 14 -n $TOKENS (N sequences decoding together after their prompts, $TOKENS timed steps, median of 3)"
 say "# sequences  tokens/s  ratio_to_1"
 : >"$RUN/engine.dat"
-"$ROOT/build/llm-cli" bench -m "$MODEL" -p 0 -n 33 -t "$THREADS" -r 3 \
+"$ROOT/build/llm-cli" bench -m "$MODEL" -p 14 -n "$TOKENS" -t "$THREADS" -r 3 \
 	-s "$(echo $LEVELS | tr ' ' ',')" >"$RUN/engine.md" 2>&1 || tail -n 3 "$RUN/engine.md"
 awk -F'|' '$6 ~ /tg/ { n = 1; if (split($6, f, "x") > 1) n = f[2] + 0; gsub(/ /, "", $7); print n, $7 }' \
 	"$RUN/engine.md" >"$RUN/engine.raw"
@@ -293,7 +296,7 @@ set grid
 set yrange [0:*]
 base = $base
 plot '$RUN/throughput.dat' using 1:2 with linespoints lw 2 pt 7 title 'SQL sessions (continuous batching)', \
-	 '$RUN/engine.dat' using 1:2 with linespoints lw 2 pt 5 dt 3 title 'engine alone (llm-cli bench -s N)', \
+	 '$RUN/engine.dat' using 1:2 with linespoints lw 2 pt 5 dt 3 title 'engine alone (llm-cli bench -s N -p 14 -n $TOKENS)', \
 	 base title 'one session (no batching)' with lines dt 2$lplot
 EOF
 	[ -s "$PLOT" ] && say "# plot: ${PLOT#$ROOT/}"
