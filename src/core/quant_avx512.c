@@ -1035,7 +1035,6 @@ q6_K_rows(int64_t n, const int nr, const uint8_t *w, size_t ws, const uint8_t *a
 
 QUANT_ROWS_DRIVER(q6_K, QUANT_AVX512_ROWS)
 
-/* Install the AVX-512 kernels. */
 /*
  * Q8_0, identical bytes to the scalar reference: a block is two 16-lane
  * vectors (the maximum is exact whatever the pairing), the scale goes to
@@ -1068,6 +1067,7 @@ q8_0_quantize(const float *src, void *dst, int64_t n)
 	}
 }
 
+/* Install the AVX-512 kernels. */
 void
 quant_avx512_kernels(quant_kernels *k)
 {

@@ -321,18 +321,19 @@ packed_unpack_dwords(const uint8_t *src, int nq, uint8_t *dst, size_t ws)
 			memcpy(dst + m * ws + 16 * h, lanes[h][m % 4] + 16 * (m / 4), 16);
 }
 
-/*
- * The inverse of quant_packed_pack for one 16-row group g: its rows in the
- * file's layout (16 x llm_row_bytes(type, cols) bytes at rows), for the AMX
- * kernels of longer calls (quant_amx_packed_matmul), so that a packed
- * matrix needs nothing of the file's rows.
- */
+/* Types whose packed copy serves every call (see quant.h). */
 bool
 quant_packed_only(uint32_t type)
 {
 	return type == LLM_Q4_0 || type == LLM_Q4_K || type == LLM_Q6_K;
 }
 
+/*
+ * The inverse of quant_packed_pack for one 16-row group g: its rows in the
+ * file's layout (16 x llm_row_bytes(type, cols) bytes at rows), for the AMX
+ * kernels of longer calls (quant_amx_packed_matmul), so that a packed
+ * matrix needs nothing of the file's rows.
+ */
 void
 quant_packed_unpack(uint32_t type, int64_t cols, const void *P, int64_t g, void *rows)
 {
