@@ -47,11 +47,12 @@ typedef struct llm_engine_config
 	int			blas_min_rows;
 	/*
 	 * Tokens the matrix kernels take together (a step of 18 rows costs
-	 * about as much as one of 32 when they go 16 at a time): a prefill
-	 * chunk that would end a step just past a multiple of it is trimmed to
-	 * end on the multiple (see trim_chunk).  0 = from the kernels
-	 * (llm_matmul_token_group: 16 for quantized weights on the AMX level,
-	 * else 1 = never trim).
+	 * about as much as one of 32 when they go 16 at a time): with decode
+	 * rows in a step, a prefill chunk that would take it past one group but
+	 * not two stops at the group or waits a step, and one that would end it
+	 * just past a later multiple stops on the multiple (see trim_chunk).
+	 * 0 = from the kernels (llm_matmul_token_group: 16 for quantized
+	 * weights on the AMX level, else 1 = never trim).
 	 */
 	int			row_group;
 	/*

@@ -581,9 +581,12 @@ packed_configure(int m)
 	} while (0)
 
 /*
- * 5 to 16 tokens (nt): see the file header.  The float sums of NT (8 or
- * 16, a constant, at least nt) tokens stay in registers; those past nt
- * are computed from whatever the sums buffer holds and not stored.
+ * 5 to 16 tokens (nt): see the file header.  The float sums of NT (8, 12
+ * or 16, a constant, at least nt) tokens stay in registers; those past nt
+ * are computed from whatever the sums buffer holds and not stored.  At 9
+ * tokens that waste is most of the step's products (the sums are vector
+ * work the tiles do not hide): NT 12 for 9 to 12 tokens made llm-cli's
+ * steps of 9 rows 6 % shorter, of 12 rows 2.5 %.
  */
 static AI void
 packed_amx(const int NT, int64_t nsb, const uint8_t *P, const uint8_t *A, size_t as, int nt,
@@ -979,6 +982,9 @@ quant_packed_matmul(uint32_t type, int64_t n, const void *P, const void *A, size
 			case 4: packed_vnni(false, 4, n / 32, P, A, as, y, ldy, r0, r1); break;
 			case 5: case 6: case 7: case 8:
 				packed_amx(8, n / 32, P, A, as, nt, y, ldy, r0, r1);
+				break;
+			case 9: case 10: case 11: case 12:
+				packed_amx(12, n / 32, P, A, as, nt, y, ldy, r0, r1);
 				break;
 			default:
 				packed_amx(16, n / 32, P, A, as, nt, y, ldy, r0, r1);

@@ -915,13 +915,14 @@ test_samples_cow(void)
 }
 
 /*
- * A prefill chunk that would end a step with decode rows just past a
- * multiple of the row group is trimmed to end on it (the rest goes into
- * the next step), a lone prompt is not, and the sequence's tokens do not
- * change.
+ * A prefill chunk that would take a step with decode rows past the row
+ * group is trimmed to end on it or waits a step (the rest goes into the
+ * next step), a lone prompt is not, and the sequences' tokens do not
+ * change.  n_new prompts of 10 tokens join 8 decoding sequences; want[]
+ * are the rows of the next three steps.
  */
 static void
-check_row_group(int group, int want_first, int want_second)
+check_row_group(int group, int n_new, const int *want)
 {
 	char		path[1024];
 	llm_engine *e;
@@ -929,7 +930,7 @@ check_row_group(int group, int want_first, int want_second)
 				alone[12],
 				got[12];
 	llm_seq_id	ids[8],
-				id;
+				id[2];
 	llm_error	err;
 	llm_seq_params p = {.sampling = llm_sampling_default(),.max_new_tokens = 40};
 	llm_seq_params q = {.sampling = llm_sampling_default(),.max_new_tokens = 12};
@@ -953,12 +954,12 @@ check_row_group(int group, int want_first, int want_second)
 
 		for (int i = 0; i < 18; i++)
 			long_prompt[i] = i == 0 ? 1 : 200 + 3 * i;
-		CHECK(llm_seq_add(e, long_prompt, 18, &q, &id, &err) == LLM_OK);
+		CHECK(llm_seq_add(e, long_prompt, 18, &q, &id[0], &err) == LLM_OK);
 		CHECK(llm_engine_step(e, &n, &err) == LLM_OK);
 		CHECKF(n == 18, "row group %d: a lone prompt's step has %d rows, want 18", group, n);
 		CHECK(run_all(e));
-		CHECK(llm_seq_take(e, id, out, 2) == 2);
-		llm_seq_remove(e, id);
+		CHECK(llm_seq_take(e, id[0], out, 2) == 2);
+		llm_seq_remove(e, id[0]);
 	}
 	for (int i = 0; i < 8; i++)
 	{
@@ -968,15 +969,22 @@ check_row_group(int group, int want_first, int want_second)
 	}
 	CHECK(llm_engine_step(e, &n, &err) == LLM_OK && n == 16);	/* 8 prompts of 2 */
 	CHECK(llm_engine_step(e, &n, &err) == LLM_OK && n == 8);	/* 8 decodes */
-	CHECK(llm_seq_add(e, prompt, 10, &q, &id, &err) == LLM_OK);
-	CHECK(llm_engine_step(e, &n, &err) == LLM_OK);
-	CHECKF(n == want_first, "row group %d: first step %d rows, want %d", group, n, want_first);
-	CHECK(llm_engine_step(e, &n, &err) == LLM_OK);
-	CHECKF(n == want_second, "row group %d: second step %d rows, want %d", group, n, want_second);
+	for (int k = 0; k < n_new; k++)
+		CHECK(llm_seq_add(e, prompt, 10, &q, &id[k], &err) == LLM_OK);
+	for (int k = 0; k < 3; k++)
+	{
+		CHECK(llm_engine_step(e, &n, &err) == LLM_OK);
+		CHECKF(n == want[k], "row group %d, %d prompts: step %d has %d rows, want %d",
+			   group, n_new, k + 1, n, want[k]);
+	}
 	CHECK(run_all(e));
-	CHECK(llm_seq_take(e, id, got, 12) == 12);
-	CHECKF(memcmp(got, alone, sizeof(got)) == 0, "row group %d: tokens differ from a lone run", group);
-	llm_seq_remove(e, id);
+	for (int k = 0; k < n_new; k++)
+	{
+		CHECK(llm_seq_take(e, id[k], got, 12) == 12);
+		CHECKF(memcmp(got, alone, sizeof(got)) == 0,
+			   "row group %d: prompt %d's tokens differ from a lone run", group, k);
+		llm_seq_remove(e, id[k]);
+	}
 	for (int i = 0; i < 8; i++)
 		llm_seq_remove(e, ids[i]);
 	llm_engine_close(e);
@@ -985,8 +993,13 @@ check_row_group(int group, int want_first, int want_second)
 static void
 test_row_group(void)
 {
-	check_row_group(16, 16, 10);	/* 8 decodes + 8 of the prompt, then 8 + 2 */
-	check_row_group(1, 18, 9);		/* no trimming: 8 + 10, then 9 decodes */
+	/* 8 decodes + 8 of the prompt, then 8 + 2, then 9 decodes */
+	check_row_group(16, 1, (const int[]) {16, 10, 9});
+	/* no trimming: 8 + 10, then 9 decodes */
+	check_row_group(1, 1, (const int[]) {18, 9, 9});
+	/* 8 + 8 of the first (the second waits), 8 + 2 + 6 of the second, 9 + 4 */
+	check_row_group(16, 2, (const int[]) {16, 16, 13});
+	check_row_group(1, 2, (const int[]) {28, 10, 10});
 }
 
 /*
