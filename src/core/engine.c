@@ -642,20 +642,24 @@ fit_rows(llm_engine *e, seq *s, int budget)
 
 /*
  * Rows of a prefill chunk given `used` rows already in the step, of which
- * `decoding` are decode rows.  With decode rows in the step, a chunk that
- * would take it past one row group but not past two stops at the group, or
- * waits for the next step (0 rows) when the step already fills it; past
- * two groups, a chunk that would end the step at most half a group past a
- * multiple of the group stops on the multiple.  The rest rides in the next
- * step, which the decoding sequences need anyway: the products take 16
- * tokens at a time on AMX, and one more token is a second pass (Q8_0: the
- * AMX kernels on the file's rows, another copy of the weights; 110M model,
- * two threads, steps of 16 rows 7.7 ms, 17 rows 13.1, 32 rows 15.0), so a
- * step of 17 to 32 rows costs about two of 16 but carries the decode rows
- * once.  Without decode rows a trimmed chunk would be a step of its own,
- * which costs more than the padding, so nothing is trimmed; steps of at
- * most one group, and chunks that would lose every row past two groups,
- * are left alone too.
+ * `decoding` are decode rows.  With fewer decode rows than a row group in
+ * the step, a chunk that would take it past one group but not past two
+ * stops at the group, or waits for the next step (0 rows) when the step
+ * already fills it: the products take 16 tokens at a time on AMX, and one
+ * more token is a second pass (Q8_0: the AMX kernels on the file's rows,
+ * another copy of the weights; 110M model, two threads, steps of 16 rows
+ * 7.7 ms, 17 rows 13.1, 32 rows 15.0), so a step of 17 to 32 rows costs
+ * about two of 16 but carries the decode rows once, and the rest of the
+ * chunk rides in the next step, which the decoding sequences need anyway.
+ * Otherwise (larger steps, or a group of decode rows already), a chunk
+ * that would end the step at most half a group past a multiple of the
+ * group stops on the multiple.  Without decode rows a trimmed chunk would
+ * be a step of its own, which costs more than the padding, so nothing is
+ * trimmed; steps of at most one group, and chunks that would lose every
+ * row past two groups, are left alone too.  The waits cannot starve a
+ * sequence: only earlier sequences' prefill fills a step past its decode
+ * rows, and plan_step gives no later sequence rows in a step where one
+ * waited.
  */
 static int
 trim_chunk(const llm_engine *e, int used, int decoding, int rows)
@@ -665,7 +669,7 @@ trim_chunk(const llm_engine *e, int used, int decoding, int rows)
 
 	if (g <= 1 || decoding == 0 || used + rows <= g)
 		return rows;
-	if (used + rows <= 2 * g)
+	if (decoding < g && used + rows <= 2 * g)
 		return used < g ? g - used : 0;
 	if (over > 0 && over <= g / 2 && over < rows)
 		return rows - over;
@@ -701,6 +705,7 @@ plan_step(llm_engine *e)
 	int			budget = e->cfg.max_batch_tokens;
 	int			n_plan = 0;
 	int			decoding = 0;
+	bool		waited = false; /* a prefill chunk waits (trim_chunk) */
 	int			n;
 
 	if (cand == NULL)
@@ -719,10 +724,12 @@ plan_step(llm_engine *e)
 				continue;
 			if ((rows = fit_rows(e, s, budget)) <= 0)
 				continue;
-			if (pass == 1)
-				rows = trim_chunk(e, e->cfg.max_batch_tokens - budget, decoding, rows);
-			if (rows <= 0)
-				continue;
+			if (pass == 1 &&
+				(rows = trim_chunk(e, e->cfg.max_batch_tokens - budget, decoding, rows)) <= 0)
+			{
+				waited = true;	/* FCFS: no later prefill this step */
+				break;
+			}
 			if (!reserve_pages(e, s, rows, &n_plan))
 				continue;
 			e->plan[n_plan] = s;
@@ -733,7 +740,7 @@ plan_step(llm_engine *e)
 	}
 	/* pass 3: admit waiting sequences in arrival order */
 	n = collect(e, LLM_SEQ_WAITING, cand);
-	for (int i = 0; i < n && budget > 0; i++)
+	for (int i = 0; i < n && budget > 0 && !waited; i++)
 	{
 		seq		   *s = cand[i];
 		int			rows;

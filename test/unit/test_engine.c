@@ -1000,6 +1000,12 @@ test_row_group(void)
 	/* 8 + 8 of the first (the second waits), 8 + 2 + 6 of the second, 9 + 4 */
 	check_row_group(16, 2, (const int[]) {16, 16, 13});
 	check_row_group(1, 2, (const int[]) {28, 10, 10});
+	/*
+	 * 8 decodes are two groups of 4 already: nothing waits, chunks stop at
+	 * most half a group short (8 + 8 + 8, then 8 + 2 + 2, then 10 decodes)
+	 */
+	check_row_group(4, 1, (const int[]) {16, 10, 9});
+	check_row_group(4, 2, (const int[]) {24, 12, 10});
 }
 
 /*
