@@ -291,9 +291,10 @@ set ylabel 'generated tokens/s (all sessions)'
 set logscale x 2
 set xrange [0.8:20]
 set xtics (1, 2, 4, 8, 16)
-set key left top
+set key left top Left reverse
 set grid
 set yrange [0:*]
+set offsets 0, 0, graph 0.25, 0
 base = $base
 plot '$RUN/throughput.dat' using 1:2 with linespoints lw 2 pt 7 title 'SQL sessions (continuous batching)', \
 	 '$RUN/engine.dat' using 1:2 with linespoints lw 2 pt 5 dt 3 title 'engine alone (llm-cli bench -s N -p 14 -n $TOKENS)', \
