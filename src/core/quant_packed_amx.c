@@ -584,9 +584,10 @@ packed_configure(int m)
  * 5 to 16 tokens (nt): see the file header.  The float sums of NT (8, 12
  * or 16, a constant, at least nt) tokens stay in registers; those past nt
  * are computed from whatever the sums buffer holds and not stored.  At 9
- * tokens that waste is most of the step's products (the sums are vector
- * work the tiles do not hide): NT 12 for 9 to 12 tokens made llm-cli's
- * steps of 9 rows 6 % shorter, of 12 rows 2.5 %.
+ * tokens NT 16 would spend 7 of its 16 tokens' sums for nothing, and at
+ * 9 to 16 tokens the sums are vector work the tiles do not hide: NT 12
+ * for 9 to 12 tokens made llm-cli's steps of 9 rows 6 % shorter, of 12
+ * rows 2.5 %.
  */
 static AI void
 packed_amx(const int NT, int64_t nsb, const uint8_t *P, const uint8_t *A, size_t as, int nt,
