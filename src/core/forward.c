@@ -529,6 +529,9 @@ typedef struct att_job
 	row_phase	rows;			/* biases, RoPE, K/V store of each row */
 	int			n_tiles;		/* tiles in f->att_tiles */
 	int			heads;			/* KV heads per task */
+	int			group;			/* query heads per KV head */
+	float		scale;			/* 1 / sqrt(head_dim) */
+	llm_attn_block_fn block;	/* for the cache's element type */
 	atomic_llong next;			/* next (tile, run of KV heads) task */
 } att_job;
 
@@ -646,10 +649,7 @@ att_head(const att_job *j, float *ml, int r0, int r1, int kvh, att_cursor *c)
 	const llm_fwd_batch *b = j->b;
 	const llm_block_table *bt = b->bt[r0];
 	int			hd = f->m->hp.head_dim;
-	int			group = f->m->hp.n_head / f->m->hp.n_head_kv;
-	float		scale = 1.0f / sqrtf((float) hd);
-	const llm_attn_ops *ops = llm_attn_get();
-	llm_attn_block_fn block = f->kv_type == LLM_F16 ? ops->block_f16 : ops->block_f32;
+	int			group = j->group;
 	size_t		head_off = (size_t) kvh * hd * f->kv_elt,
 				off = (size_t) r0 * f->q_dim + (size_t) kvh * group * hd;
 
@@ -675,8 +675,8 @@ att_head(const att_job *j, float *ml, int r0, int r1, int kvh, att_cursor *c)
 		att_prefetch_ahead(f, bt, j->layer, c);
 		for (int r = r0; r < r1; r++)
 			nkr[r - r0] = b->pos[r] + 1 - p < nk ? b->pos[r] + 1 - p : nk;
-		block(f->q + off, f->q_dim, r1 - r0, group, nkr, k, v, f->kv_dim, hd, scale, ml,
-			  f->xb2 + off);
+		j->block(f->q + off, f->q_dim, r1 - r0, group, nkr, k, v, f->kv_dim, hd, j->scale, ml,
+				 f->xb2 + off);
 		c->ahead--;
 		p += nk;
 	}
@@ -710,7 +710,7 @@ att_worker(void *arg, int ith, int nth)
 	llm_fwd    *f = j->f;
 	const llm_hparams *hp = &f->m->hp;
 	int			per_tile = (hp->n_head_kv + j->heads - 1) / j->heads;	/* tasks per tile */
-	float	   *ml = f->att_ml + (size_t) ith * 2 * (hp->n_head / hp->n_head_kv) * ATT_ROWS;
+	float	   *ml = f->att_ml + (size_t) ith * 2 * j->group * ATT_ROWS;
 	int64_t		task,
 				end;
 	int			t;
@@ -907,12 +907,14 @@ llm_forward(llm_fwd *f, const llm_fwd_batch *b, float *logits, llm_error *err)
 	int64_t		wide = fwd_wide(f);
 	int			n_tiles,
 				att_heads;
+	llm_attn_block_fn att_block;
 	llm_status	rc;
 
 	if ((rc = check_batch(f, b, err)) != LLM_OK)
 		return rc;
 	n_tiles = att_tiles(b, f->att_tiles);
 	att_heads = att_task_heads(f, n_tiles);
+	att_block = f->kv_type == LLM_F16 ? llm_attn_get()->block_f16 : llm_attn_get()->block_f32;
 
 	for (int i = 0; i < n; i++)
 		llm_dequantize_row(m->tok_embd.type,
@@ -928,7 +930,8 @@ llm_forward(llm_fwd *f, const llm_fwd_batch *b, float *logits, llm_error *err)
 		const llm_layer *L = &m->layers[l];
 		layer_ctx	c = {.f = f,.b = b,.L = L,.layer = l};
 		att_job		aj = {.f = f,.b = b,.layer = l,.ctx = &c,.n_tiles = n_tiles,
-						  .heads = att_heads};
+						  .heads = att_heads,.group = hp->n_head / hp->n_head_kv,
+						  .scale = 1.0f / sqrtf((float) hp->head_dim),.block = att_block};
 
 		row_phase_init(&aj.rows, n);
 		atomic_init(&aj.next, 0);
